@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# make test: build, install, start a throwaway cluster, run every pg_regress
+# test (sql/, expected/), every pgTAP test (test/pgtap/, by pg_prove) and every
+# shell test (test/shell/), stop the cluster, print the diffs of any failure
+# and end with one line "N passed, M failed".
+source "$(dirname "$0")/lib.sh"
+
+crm_build
+crm_start
+
+passed=0
+failed=0
+failures=()
+
+# pg_regress writes results/ and regression.diffs into its output directory.
+outdir=$CRM_TMP/regress
+mkdir -p "$outdir/results"
+chmod 1777 "$outdir" "$outdir/results"   # the server writes COPY files here
+regress_tests=$(make -s -C "$CRM_TOP" PG_CONFIG="$PG_CONFIG" print-REGRESS)
+pg_regress=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress
+crm_log "pg_regress: $regress_tests"
+set +e
+# shellcheck disable=SC2086
+"$pg_regress" --host="$PGHOST" --port="$PGPORT" --user=postgres \
+    --inputdir="$CRM_TOP" --outputdir="$outdir" --bindir="$("$PG_CONFIG" --bindir)" \
+    --dbname=crm_regression --load-extension=crm $regress_tests >"$outdir/out.txt" 2>&1
+set -e
+cat "$outdir/out.txt"
+ok=$(grep -cE '^(ok|test| ) .*\.\.\. ok|\.\.\. ok ' "$outdir/out.txt" || true)
+bad=$(grep -cE '\.\.\. (FAILED|failed)' "$outdir/out.txt" || true)
+passed=$((passed + ok))
+failed=$((failed + bad))
+if [ "$bad" -gt 0 ] || [ "$((ok + bad))" -ne "$(echo $regress_tests | wc -w)" ]; then
+    if [ "$((ok + bad))" -ne "$(echo $regress_tests | wc -w)" ]; then
+        failed=$((failed + $(echo $regress_tests | wc -w) - ok - bad))
+    fi
+    failures+=("pg_regress: see diffs below")
+    [ -f "$outdir/regression.diffs" ] && cat "$outdir/regression.diffs"
+fi
+
+# pgTAP tests, each file in its own run of pg_prove, in a database with pgtap.
+crm_psql -c "CREATE DATABASE crm_tap"
+crm_psql -d crm_tap -c "CREATE EXTENSION pgtap; CREATE EXTENSION crm;"
+for t in "$CRM_TOP"/test/pgtap/*.sql; do
+    [ -e "$t" ] || continue
+    if pg_prove --dbname crm_tap --host "$PGHOST" --port "$PGPORT" --username postgres "$t" >"$CRM_TMP/prove.txt" 2>&1; then
+        passed=$((passed + 1))
+        echo "pgtap  $(basename "$t") ... ok"
+    else
+        failed=$((failed + 1))
+        failures+=("pgtap $(basename "$t")")
+        echo "pgtap  $(basename "$t") ... FAILED"
+        cat "$CRM_TMP/prove.txt"
+    fi
+done
+
+# Shell tests: dump/restore round trips, drop/create, and the like.
+for t in "$CRM_TOP"/test/shell/*.sh; do
+    [ -e "$t" ] || continue
+    if bash "$t" >"$CRM_TMP/shell.txt" 2>&1; then
+        passed=$((passed + 1))
+        echo "shell  $(basename "$t") ... ok"
+    else
+        failed=$((failed + 1))
+        failures+=("shell $(basename "$t")")
+        echo "shell  $(basename "$t") ... FAILED"
+        cat "$CRM_TMP/shell.txt"
+    fi
+done
+
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "failures: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
