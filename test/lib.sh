@@ -7,10 +7,13 @@
 set -euo pipefail
 
 CRM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CRM_TOP
 PG_CONFIG=${PG_CONFIG:-pg_config}
 if [ "$PG_CONFIG" = pg_config ] && [ -x /usr/lib/postgresql/15/bin/pg_config ]; then
     PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 fi
+
+export PG_CONFIG
 
 crm_log() { printf '== %s\n' "$*" >&2; }
 
