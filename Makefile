@@ -29,7 +29,7 @@ DATA       = $(wildcard src/updates/crm--*--*.sql)
 EXTRA_CLEAN = crm--$(EXTVERSION).sql test/fuzz/fuzz_inputs
 
 # pg_regress tests in sql/ with expected output in expected/.
-REGRESS = email
+REGRESS = email phone similarity schema quality merge catalog extension
 REGRESS_OPTS = --load-extension=crm
 
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

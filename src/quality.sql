@@ -11,7 +11,8 @@ CREATE FUNCTION crm.resolve_customer(channel text, external_id text) RETURNS big
 COMMENT ON FUNCTION crm.resolve_customer(text, text) IS 'the customer id an external id of a channel belongs to, or NULL when it is unknown';
 
 CREATE FUNCTION crm.find_duplicates(threshold double precision DEFAULT 0.9)
-    RETURNS TABLE (customer_a bigint, customer_b bigint, score double precision, reasons text[])
+    RETURNS TABLE (customer_a bigint, customer_b bigint, score double precision,
+                   name_similarity double precision, reasons text[])
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
     AS $$
@@ -23,35 +24,52 @@ BEGIN
                   HINT = 'Use a value such as 0.9.';
     END IF;
     RETURN QUERY
-    WITH c AS (
-        SELECT id, crm.normalize_name(name) AS nname, email, phone, city, birth_date,
+    WITH c AS MATERIALIZED (
+        SELECT id, crm.normalize_name(name) AS nname, email, phone, birth_date,
                lower(btrim(city)) AS ncity
           FROM crm.customer
     ),
-    candidates AS (
-        -- Blocking: only customers sharing a phone, an email, a birth date,
-        -- or a city and the first letter of the name are ever compared.
-        SELECT a.id AS ida, b.id AS idb FROM c a JOIN c b ON a.phone OPERATOR(crm.=) b.phone AND a.id < b.id
-        UNION
-        SELECT a.id, b.id FROM c a JOIN c b ON a.email OPERATOR(crm.=) b.email AND a.id < b.id
-        UNION
-        SELECT a.id, b.id FROM c a JOIN c b ON a.birth_date = b.birth_date AND a.id < b.id
-        UNION
-        SELECT a.id, b.id FROM c a JOIN c b
-            ON a.ncity = b.ncity AND left(a.nname, 1) = left(b.nname, 1) AND a.id < b.id
+    k AS MATERIALIZED (
+        SELECT c.*, left(nname, 3) AS head, right(nname, 3) AS tail FROM c
+    ),
+    pairs AS (
+        -- Blocking: customers are compared only when they share a phone, an
+        -- email, a birth date, or a city and the first or last three letters
+        -- of the name; name-based pairs must reach the threshold.
+        SELECT a.id AS ida, b.id AS idb FROM k a JOIN k b
+            ON a.phone OPERATOR(crm.=) b.phone AND a.id < b.id
+        UNION ALL
+        SELECT a.id, b.id FROM k a JOIN k b
+            ON a.email OPERATOR(crm.=) b.email AND a.id < b.id
+        UNION ALL
+        SELECT a.id, b.id FROM k a JOIN k b
+            ON a.birth_date = b.birth_date AND a.id < b.id
+           AND crm.jaro_winkler(a.nname, b.nname) >= threshold
+        UNION ALL
+        SELECT a.id, b.id FROM k a JOIN k b
+            ON a.ncity = b.ncity AND a.head = b.head AND a.id < b.id
+           AND crm.jaro_winkler(a.nname, b.nname) >= threshold
+        UNION ALL
+        SELECT a.id, b.id FROM k a JOIN k b
+            ON a.ncity = b.ncity AND a.tail = b.tail AND a.id < b.id
+           AND crm.jaro_winkler(a.nname, b.nname) >= threshold
     ),
     scored AS (
-        SELECT k.ida, k.idb,
-               crm.jaro_winkler(a.nname, b.nname) AS sim,
+        SELECT p.ida, p.idb,
+               crm.jaro_winkler(crm.normalize_name(a.name), crm.normalize_name(b.name)) AS sim,
                coalesce(a.phone OPERATOR(crm.=) b.phone, false) AS same_phone,
                coalesce(a.email OPERATOR(crm.=) b.email, false) AS same_email,
-               coalesce(a.ncity = b.ncity, false) AS same_city,
-               coalesce(a.birth_date = b.birth_date, false) AS same_birth
-          FROM candidates k
-          JOIN c a ON a.id = k.ida
-          JOIN c b ON b.id = k.idb
+               coalesce(lower(btrim(a.city)) = lower(btrim(b.city)), false) AS same_city,
+               coalesce(a.birth_date = b.birth_date, false) AS same_birth,
+               coalesce(a.birth_date <> b.birth_date, false) AS birth_conflict
+          FROM (SELECT DISTINCT pairs.ida, pairs.idb FROM pairs) p
+          JOIN crm.customer a ON a.id = p.ida
+          JOIN crm.customer b ON b.id = p.idb
     )
-    SELECT s.ida, s.idb, round(s.sim::numeric, 4)::double precision,
+    SELECT s.ida, s.idb,
+           round((0.40 * s.sim + 0.25 * s.same_phone::int + 0.20 * s.same_email::int
+                  + 0.10 * s.same_birth::int + 0.05 * s.same_city::int)::numeric, 4)::double precision,
+           round(s.sim::numeric, 4)::double precision,
            array_remove(ARRAY[
                CASE WHEN s.same_phone THEN 'same phone' END,
                CASE WHEN s.same_email THEN 'same email' END,
@@ -60,11 +78,11 @@ BEGIN
                CASE WHEN s.same_birth THEN 'same birth date' END], NULL)
       FROM scored s
      WHERE s.same_phone OR s.same_email
-        OR (s.sim >= threshold AND (s.same_city OR s.same_birth))
-     ORDER BY 3 DESC, 1, 2;
+        OR (s.sim >= threshold AND (s.same_city OR s.same_birth) AND NOT s.birth_conflict)
+     ORDER BY 3 DESC, 4 DESC, 1, 2;
 END
 $$;
-COMMENT ON FUNCTION crm.find_duplicates(double precision) IS 'candidate pairs of customers that are probably the same person: same phone or email, or a name similarity of at least threshold with the same city or birth date; score is the name similarity';
+COMMENT ON FUNCTION crm.find_duplicates(double precision) IS 'candidate pairs of customers that are probably the same person: same phone or email, or a name similarity (Jaro-Winkler) of at least threshold with the same city or birth date and no conflicting birth date; score = 0.40 name similarity + 0.25 same phone + 0.20 same email + 0.10 same birth date + 0.05 same city';
 
 CREATE FUNCTION crm.merge_customers(keep bigint, duplicate bigint) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
