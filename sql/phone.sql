@@ -65,7 +65,8 @@ SELECT p, phone_country_code(p) AS cc, phone_national(p) AS national,
        phone_format(p, 'national') AS national_style
   FROM unnest(ARRAY['+8613800138000', '+861012345678', '+867551234567', '+14155552671',
                     '+442079460958', '+4930123456', '+390612345678', '+79123456789',
-                    '+33123456789', '+919876543210', '+819012345678', '+3545551234']::phone[]) AS p;
+                    '+33123456789', '+919876543210', '+819012345678', '+3545551234',
+                    '+3221234567', '+3612345678', '+4741234567', '+66812345678']::phone[]) AS p;
 SELECT phone_format('+8613800138000', 'E164') AS case_insensitive_style, phone_format('+8613800138000') AS default_style;
 SELECT phone_format('+8613800138000', 'fancy');
 

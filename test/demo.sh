@@ -10,7 +10,7 @@ crm_psql -c "CREATE DATABASE demo"
 export PGDATABASE=demo
 crm_psql -c "CREATE EXTENSION crm"
 for f in "$CRM_TOP"/test/demo/*.sql; do
-    psql -X -v ON_ERROR_STOP=1 --pset=footer=off -f "$f" || exit 1
+    psql -X -q -v ON_ERROR_STOP=1 --pset=footer=off -f "$f" || exit 1
 done
 echo
 echo "The cluster is stopped and removed now; run the same SQL on your own server after CREATE EXTENSION crm."
