@@ -24,47 +24,59 @@ BEGIN
                   HINT = 'Use a value such as 0.9.';
     END IF;
     RETURN QUERY
-    WITH c AS MATERIALIZED (
-        SELECT id, crm.normalize_name(name) AS nname, email, phone, birth_date,
-               lower(btrim(city)) AS ncity
-          FROM crm.customer
-    ),
-    k AS MATERIALIZED (
-        SELECT c.*, left(nname, 3) AS head, right(nname, 3) AS tail FROM c
+    WITH k AS MATERIALIZED (
+        SELECT c.id, n.nname,
+               left(n.nname, 3) || '|' || right(n.nname, 3) AS ka,   -- a change in the middle keeps this
+               right(n.nname, 6) AS kb,                              -- a change before the last six letters keeps this
+               left(n.nname, 6) AS kc,                               -- a change after the first six letters keeps this
+               c.email, c.phone, c.birth_date, lower(btrim(c.city)) AS ncity
+          FROM crm.customer c, LATERAL (SELECT crm.normalize_name(c.name) AS nname) n
     ),
     pairs AS (
         -- Blocking: customers are compared only when they share a phone, an
-        -- email, a birth date, or a city and the first or last three letters
-        -- of the name; name-based pairs must reach the threshold.
-        SELECT a.id AS ida, b.id AS idb FROM k a JOIN k b
-            ON a.phone OPERATOR(crm.=) b.phone AND a.id < b.id
+        -- email, a birth date, or a city and one of three name keys, one of
+        -- which survives any one-letter change, insertion, deletion or swap
+        -- in a name of more than six letters.  Each arm leaves out
+        -- the pairs an earlier arm finds, so every pair is scored once.
+        SELECT a.id AS ida, b.id AS idb, crm.jaro_winkler(a.nname, b.nname) AS sim
+          FROM k a JOIN k b ON a.phone OPERATOR(crm.=) b.phone AND a.id < b.id
         UNION ALL
-        SELECT a.id, b.id FROM k a JOIN k b
-            ON a.email OPERATOR(crm.=) b.email AND a.id < b.id
+        SELECT a.id, b.id, crm.jaro_winkler(a.nname, b.nname)
+          FROM k a JOIN k b ON a.email OPERATOR(crm.=) b.email AND a.id < b.id
+         WHERE a.phone IS NULL OR b.phone IS NULL OR a.phone OPERATOR(crm.<>) b.phone
         UNION ALL
-        SELECT a.id, b.id FROM k a JOIN k b
-            ON a.birth_date = b.birth_date AND a.id < b.id
-           AND crm.jaro_winkler(a.nname, b.nname) >= threshold
+        SELECT a.id, b.id, x.sim
+          FROM k a JOIN k b ON a.ncity = b.ncity AND a.ka = b.ka AND a.id < b.id,
+               LATERAL (SELECT crm.jaro_winkler(a.nname, b.nname) AS sim) x
+         WHERE x.sim >= threshold
         UNION ALL
-        SELECT a.id, b.id FROM k a JOIN k b
-            ON a.ncity = b.ncity AND a.head = b.head AND a.id < b.id
-           AND crm.jaro_winkler(a.nname, b.nname) >= threshold
+        SELECT a.id, b.id, x.sim
+          FROM k a JOIN k b ON a.ncity = b.ncity AND a.kb = b.kb AND a.ka <> b.ka AND a.id < b.id,
+               LATERAL (SELECT crm.jaro_winkler(a.nname, b.nname) AS sim) x
+         WHERE x.sim >= threshold
         UNION ALL
-        SELECT a.id, b.id FROM k a JOIN k b
-            ON a.ncity = b.ncity AND a.tail = b.tail AND a.id < b.id
-           AND crm.jaro_winkler(a.nname, b.nname) >= threshold
+        SELECT a.id, b.id, x.sim
+          FROM k a JOIN k b ON a.ncity = b.ncity AND a.kc = b.kc AND a.ka <> b.ka AND a.kb <> b.kb AND a.id < b.id,
+               LATERAL (SELECT crm.jaro_winkler(a.nname, b.nname) AS sim) x
+         WHERE x.sim >= threshold
+        UNION ALL
+        SELECT a.id, b.id, x.sim
+          FROM k a JOIN k b ON a.birth_date = b.birth_date AND a.id < b.id
+               AND (a.ncity IS DISTINCT FROM b.ncity OR (a.ka <> b.ka AND a.kb <> b.kb AND a.kc <> b.kc)),
+               LATERAL (SELECT crm.jaro_winkler(a.nname, b.nname) AS sim) x
+         WHERE x.sim >= threshold
     ),
     scored AS (
-        SELECT p.ida, p.idb,
-               crm.jaro_winkler(crm.normalize_name(a.name), crm.normalize_name(b.name)) AS sim,
-               coalesce(a.phone OPERATOR(crm.=) b.phone, false) AS same_phone,
-               coalesce(a.email OPERATOR(crm.=) b.email, false) AS same_email,
-               coalesce(lower(btrim(a.city)) = lower(btrim(b.city)), false) AS same_city,
-               coalesce(a.birth_date = b.birth_date, false) AS same_birth,
-               coalesce(a.birth_date <> b.birth_date, false) AS birth_conflict
-          FROM (SELECT DISTINCT pairs.ida, pairs.idb FROM pairs) p
-          JOIN crm.customer a ON a.id = p.ida
-          JOIN crm.customer b ON b.id = p.idb
+        SELECT p.ida, p.idb, max(p.sim) AS sim,
+               coalesce(bool_or(a.phone OPERATOR(crm.=) b.phone), false) AS same_phone,
+               coalesce(bool_or(a.email OPERATOR(crm.=) b.email), false) AS same_email,
+               coalesce(bool_or(a.ncity = b.ncity), false) AS same_city,
+               coalesce(bool_or(a.birth_date = b.birth_date), false) AS same_birth,
+               coalesce(bool_or(a.birth_date <> b.birth_date), false) AS birth_conflict
+          FROM pairs p
+          JOIN k a ON a.id = p.ida
+          JOIN k b ON b.id = p.idb
+         GROUP BY p.ida, p.idb
     )
     SELECT s.ida, s.idb,
            round((0.40 * s.sim + 0.25 * s.same_phone::int + 0.20 * s.same_email::int

@@ -11,12 +11,19 @@
 SET client_min_messages = warning;
 SELECT setseed(0.42) \gset
 
+-- Given names: two-syllable Chinese names (as most are) and some Western ones.
 CREATE TEMP TABLE given_names(i, n) AS
-SELECT row_number() OVER (), n FROM unnest(ARRAY[
-  'Wei','Fang','Na','Min','Jing','Li','Qiang','Lei','Jun','Yang','Yan','Jie','Tao','Ming','Chao','Xiu',
-  'Hui','Ying','Hong','Ping','Anna','James','Maria','David','Sarah','Michael','Emma','Daniel','Olivia','Lucas',
-  'Xiaoming','Haoran','Yuxuan','Zihan','Yichen','Ruoxi','Jiahui','Zhiwei','Shuang','Kai','Bo','Rui','Xin','Yu',
-  'Peng','Hao','Lan','Mei','Qing','Dan','Sophie','Thomas','Laura','Peter','Julia','Mark','Nina','Paul','Eva','Leo']) n;
+SELECT row_number() OVER (ORDER BY n), n FROM (
+  SELECT s1 || s2 AS n
+    FROM unnest(ARRAY['Wei','Fang','Na','Min','Jing','Li','Qiang','Lei','Jun','Yang','Yan','Jie','Tao','Ming',
+                      'Chao','Xiu','Hui','Ying','Hong','Ping','Xiao','Hao','Yu','Zi','Yi','Ruo','Jia','Zhi',
+                      'Shu','Kai']) s1,
+         unnest(ARRAY['ming','ran','xuan','han','chen','xi','hui','wei','ting','yu','lan','mei','qing','dan',
+                      'bo','rui','xin','peng','jie','na','long','fei','jun','yan','lin','hua','tian','yue',
+                      'kang','le']) s2
+  UNION ALL
+  SELECT unnest(ARRAY['Anna','James','Maria','David','Sarah','Michael','Emma','Daniel','Olivia','Lucas',
+                      'Sophie','Thomas','Laura','Peter','Julia','Mark','Nina','Paul','Eva','Leo'])) g;
 CREATE TEMP TABLE family_names(i, n) AS
 SELECT row_number() OVER (), n FROM unnest(ARRAY[
   'Wang','Li','Zhang','Liu','Chen','Yang','Huang','Zhao','Wu','Zhou','Xu','Sun','Ma','Zhu','Hu','Guo',
@@ -44,7 +51,7 @@ SELECT f.n || ' ' || g.n,
        timestamptz '2023-01-01' + s.r3 * interval '1000 days'
   FROM (SELECT k, random() r1, random() r2, random() r3, random() r4, random() r5, random() r6,
                random() r7, random() r8, random() r9,
-               1 + (k * 7 + (random() * 59)::int) % 60 AS gi, 1 + (k * 13 + (random() * 25)::int) % 26 AS fi
+               1 + (k * 7 + (random() * 919)::int) % 920 AS gi, 1 + (k * 13 + (random() * 25)::int) % 26 AS fi
           FROM generate_series(1, :customers) AS k OFFSET 0) s
   JOIN given_names g ON g.i = s.gi
   JOIN family_names f ON f.i = s.fi
