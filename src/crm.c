@@ -17,5 +17,9 @@ void
 _PG_init(void)
 {
 	crm_phone_init();
+#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("crm");
+#else
+	EmitWarningsOnPlaceholders("crm");
+#endif
 }
