@@ -40,7 +40,7 @@ include $(PGXS)
 crm--$(EXTVERSION).sql: $(SQL_SRC)
 	cat $(SQL_SRC) > $@
 
-.PHONY: test demo bench fuzz deps print-%
+.PHONY: test demo bench fuzz valgrind deps print-%
 
 deps:
 	@sh test/deps.sh
@@ -56,6 +56,9 @@ bench:
 
 fuzz:
 	@PG_CONFIG=$(PG_CONFIG) bash test/fuzz.sh
+
+valgrind:
+	@PG_CONFIG=$(PG_CONFIG) bash test/valgrind.sh
 
 print-%:
 	@echo $($*)

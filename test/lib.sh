@@ -63,6 +63,18 @@ crm_start() {
     cp "$stage$sharedir"/extension/crm* "$inst$sharedir/extension/"
     cp "$stage$pkglibdir/crm.so" "$inst$pkglibdir/"
     CRM_BIN=$inst$bindir
+    if [ -n "${CRM_VALGRIND:-}" ]; then
+        # Run every server process under Valgrind's memcheck, one log per process.
+        mkdir -p "$CRM_TMP/valgrind"
+        chmod 1777 "$CRM_TMP/valgrind"
+        mv "$CRM_BIN/postgres" "$CRM_BIN/postgres.real"
+        cat >"$CRM_BIN/postgres" <<WRAP
+#!/bin/sh
+TMPDIR=$CRM_TMP/valgrind exec valgrind --quiet --error-limit=no --leak-check=no --num-callers=30 --trace-children=no \\
+    --log-file=$CRM_TMP/valgrind/%p.log "$CRM_BIN/postgres.real" "\$@"
+WRAP
+        chmod 755 "$CRM_BIN/postgres"
+    fi
     CRM_DATA=$CRM_TMP/data
     mkdir -p "$CRM_DATA" "$CRM_TMP/run"
     if [ "$(id -u)" = 0 ]; then chown postgres "$CRM_DATA" "$CRM_TMP/run"; fi
@@ -105,4 +117,20 @@ crm_stop() {
 # psql with the settings every script wants.
 crm_psql() {
     psql -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+# Runs the pg_regress tests of the Makefile's REGRESS list against the running
+# cluster, writing results/, regression.diffs and out.txt into $1.
+crm_regress() {
+    local outdir=$1 tests pg_regress
+    mkdir -p "$outdir/results"
+    chmod 1777 "$outdir" "$outdir/results"   # the server writes COPY files here
+    tests=$(make -s -C "$CRM_TOP" PG_CONFIG="$PG_CONFIG" print-REGRESS)
+    pg_regress=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress
+    crm_log "pg_regress: $tests"
+    # shellcheck disable=SC2086
+    "$pg_regress" --host="$PGHOST" --port="$PGPORT" --user=postgres \
+        --inputdir="$CRM_TOP" --outputdir="$outdir" --bindir="$("$PG_CONFIG" --bindir)" \
+        --dbname=crm_regression --load-extension=crm $tests >"$outdir/out.txt" 2>&1 || true
+    CRM_REGRESS_TESTS=$tests
 }

@@ -14,17 +14,8 @@ failures=()
 
 # pg_regress writes results/ and regression.diffs into its output directory.
 outdir=$CRM_TMP/regress
-mkdir -p "$outdir/results"
-chmod 1777 "$outdir" "$outdir/results"   # the server writes COPY files here
-regress_tests=$(make -s -C "$CRM_TOP" PG_CONFIG="$PG_CONFIG" print-REGRESS)
-pg_regress=$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress
-crm_log "pg_regress: $regress_tests"
-set +e
-# shellcheck disable=SC2086
-"$pg_regress" --host="$PGHOST" --port="$PGPORT" --user=postgres \
-    --inputdir="$CRM_TOP" --outputdir="$outdir" --bindir="$("$PG_CONFIG" --bindir)" \
-    --dbname=crm_regression --load-extension=crm $regress_tests >"$outdir/out.txt" 2>&1
-set -e
+crm_regress "$outdir"
+regress_tests=$CRM_REGRESS_TESTS
 cat "$outdir/out.txt"
 ok=$(grep -cE '^(ok|test| ) .*\.\.\. ok|\.\.\. ok ' "$outdir/out.txt" || true)
 bad=$(grep -cE '\.\.\. (FAILED|failed)' "$outdir/out.txt" || true)
