@@ -29,34 +29,34 @@ if [ "$bad" -gt 0 ] || [ "$((ok + bad))" -ne "$(echo $regress_tests | wc -w)" ];
     [ -f "$outdir/regression.diffs" ] && cat "$outdir/regression.diffs"
 fi
 
+# Runs one test command; counts it and prints its output when it fails.
+run_case() {
+    local kind=$1 name=$2
+    shift 2
+    if "$@" >"$CRM_TMP/case.txt" 2>&1; then
+        passed=$((passed + 1))
+        echo "$kind  $name ... ok"
+    else
+        failed=$((failed + 1))
+        failures+=("$kind $name")
+        echo "$kind  $name ... FAILED"
+        cat "$CRM_TMP/case.txt"
+    fi
+}
+
 # pgTAP tests, each file in its own run of pg_prove, in a database with pgtap.
 crm_psql -c "CREATE DATABASE crm_tap"
 crm_psql -d crm_tap -c "CREATE EXTENSION pgtap; CREATE EXTENSION crm;"
 for t in "$CRM_TOP"/test/pgtap/*.sql; do
     [ -e "$t" ] || continue
-    if pg_prove --dbname crm_tap --host "$PGHOST" --port "$PGPORT" --username postgres "$t" >"$CRM_TMP/prove.txt" 2>&1; then
-        passed=$((passed + 1))
-        echo "pgtap  $(basename "$t") ... ok"
-    else
-        failed=$((failed + 1))
-        failures+=("pgtap $(basename "$t")")
-        echo "pgtap  $(basename "$t") ... FAILED"
-        cat "$CRM_TMP/prove.txt"
-    fi
+    run_case pgtap "$(basename "$t")" \
+        pg_prove --dbname crm_tap --host "$PGHOST" --port "$PGPORT" --username postgres "$t"
 done
 
-# Shell tests: dump/restore round trips, drop/create, and the like.
+# Shell tests: dump/restore round trips and other whole-cluster tests.
 for t in "$CRM_TOP"/test/shell/*.sh; do
     [ -e "$t" ] || continue
-    if bash "$t" >"$CRM_TMP/shell.txt" 2>&1; then
-        passed=$((passed + 1))
-        echo "shell  $(basename "$t") ... ok"
-    else
-        failed=$((failed + 1))
-        failures+=("shell $(basename "$t")")
-        echo "shell  $(basename "$t") ... FAILED"
-        cat "$CRM_TMP/shell.txt"
-    fi
+    run_case shell "$(basename "$t")" bash "$t"
 done
 
 if [ ${#failures[@]} -gt 0 ]; then
