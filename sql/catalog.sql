@@ -30,7 +30,7 @@ SELECT c.relname AS table_not_dumped
 SELECT p.oid::regprocedure AS not_parallel_safe, p.provolatile AS volatility, p.proparallel AS parallel
   FROM pg_proc p
  WHERE p.pronamespace = 'crm'::regnamespace AND p.proparallel <> 's'
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- SECURITY DEFINER functions pin their search_path.
 SELECT p.oid::regprocedure AS definer_without_search_path
