@@ -25,7 +25,7 @@ SQL_SRC = \
 
 MODULE_big = crm
 DATA_built = crm--$(EXTVERSION).sql
-DATA       = $(wildcard src/updates/crm--*--*.sql)
+DATA       = $(wildcard src/updates/crm--*--*.sql) $(wildcard src/history/crm--*.sql)
 EXTRA_CLEAN = crm--$(EXTVERSION).sql test/fuzz/fuzz_inputs
 
 # pg_regress tests in sql/ with expected output in expected/.
