@@ -1070,7 +1070,7 @@ tag_rule_parse_predicate(PG_FUNCTION_ARGS)
 	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("invalid tag rule predicate: %s", pred),
+				 errmsg("tag rule predicate is not one expression"),
 				 errdetail("%s", problem),
 				 errhint("Write a boolean expression over the columns of crm.customer_metrics, such as total_spend > 1000 AND region = 'north'.")));
 	PG_RETURN_VOID();

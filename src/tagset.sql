@@ -432,11 +432,12 @@ CREATE FUNCTION crm.tag_rule_parse_predicate(text) RETURNS void
 COMMENT ON FUNCTION crm.tag_rule_parse_predicate(text) IS 'raises an error unless the text is exactly one SQL expression (no second statement, no clauses)';
 
 CREATE FUNCTION crm.check_tag_predicate(predicate text) RETURNS void
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     msg    text;
+    det    text;
     code   text;
 BEGIN
     IF predicate IS NULL OR btrim(predicate) = '' THEN
@@ -448,13 +449,18 @@ BEGIN
     BEGIN
         PERFORM crm.tag_rule_parse_predicate(predicate);
         -- Plan, never run, the predicate against the view: unknown columns,
-        -- type errors and non-boolean results fail here.
-        EXECUTE format('EXPLAIN (COSTS OFF) SELECT m.customer_id FROM crm.customer_metrics m WHERE (%s)', predicate);
+        -- type errors and non-boolean results fail here.  The line breaks
+        -- end any trailing -- comment inside the predicate.
+        EXECUTE format(E'EXPLAIN (COSTS OFF) SELECT m.customer_id FROM crm.customer_metrics m WHERE (\n%s\n)', predicate);
     EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
+        GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, code = RETURNED_SQLSTATE;
+        IF code LIKE '25%' THEN
+            RAISE;      -- not a problem of the predicate (e.g. a read-only transaction)
+        END IF;
         RAISE EXCEPTION 'invalid tag rule predicate: %', predicate
             USING ERRCODE = code,
-                  DETAIL = msg || '.',
+                  DETAIL = CASE WHEN msg LIKE 'tag rule predicate is not one expression%' THEN det
+                                ELSE upper(left(msg, 1)) || substr(msg, 2) || '.' END,
                   HINT = 'Write a boolean expression over the columns of crm.customer_metrics, such as total_spend > 1000 AND region = ''north''.';
     END;
 END
@@ -514,7 +520,9 @@ BEGIN
         -- and touch only the rows whose label must change.
         RETURN QUERY EXECUTE format($q$
             WITH m AS MATERIALIZED (
-                SELECT m.customer_id, coalesce((%s), false) AS hit
+                SELECT m.customer_id, coalesce((
+                    %s
+                ), false) AS hit
                   FROM crm.customer_metrics m
             ), u AS (
                 UPDATE crm.customer c
