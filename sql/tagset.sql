@@ -167,13 +167,13 @@ RESET enable_bitmapscan; RESET enable_indexscan;
 -- The sequential answers also agree with text[] arrays.
 INSERT INTO answers SELECT '@>', q, ARRAY(SELECT id FROM tag_t WHERE arr @> q::text[] ORDER BY id), 'array' FROM queries;
 INSERT INTO answers SELECT '&&', q, ARRAY(SELECT id FROM tag_t WHERE arr && q::text[] ORDER BY id), 'array' FROM queries;
-SELECT op, count(*) AS queries,
-       count(*) FILTER (WHERE i.ids = s.ids) AS index_equals_seq,
+SELECT op, count(*) >= 20 AS enough_queries,
+       count(*) FILTER (WHERE i.ids <> s.ids) AS index_differs_from_seq,
        count(*) FILTER (WHERE cardinality(i.ids) > 0) > 0 AS some_nonempty
   FROM answers i JOIN answers s USING (op, q)
  WHERE i.via = 'index' AND s.via = 'seq'
  GROUP BY op ORDER BY op;
-SELECT count(*) AS array_checks, count(*) FILTER (WHERE a.ids = s.ids) AS seq_equals_array
+SELECT count(*) >= 40 AS enough_checks, count(*) FILTER (WHERE a.ids <> s.ids) AS seq_differs_from_array
   FROM answers a JOIN answers s USING (op, q) WHERE a.via = 'array' AND s.via = 'seq';
 -- The empty set: contained in, and contains, what it should.
 SELECT cardinality(ids) = 3000 AS all_contain_empty FROM answers WHERE op = '@>' AND q = '{}' AND via = 'index';
