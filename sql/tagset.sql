@@ -186,6 +186,35 @@ SET enable_seqscan = off;
 SELECT count(*) AS updated_via_index FROM tag_t WHERE tags @> 'updated';
 RESET enable_seqscan;
 
+-- Statistics: ANALYZE keeps the frequency of each label, and the planner's
+-- row estimates for the set operators follow them.
+ANALYZE tag_t;
+SELECT cardinality(most_common_elems::text::text[]) AS labels_in_stats,
+       (most_common_elems::text::text[])[1:3] AS first_labels,
+       n_distinct < 0 AS set_ndistinct
+  FROM pg_stats WHERE tablename = 'tag_t' AND attname = 'tags';
+CREATE FUNCTION pg_temp.estimated_rows(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE j json;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO j;
+    RETURN (j -> 0 -> 'Plan' ->> 'Plan Rows')::float8;
+END $$;
+CREATE FUNCTION pg_temp.actual_rows(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE 'SELECT count(*) FROM (' || q || ') s' INTO n;
+    RETURN n;
+END $$;
+SELECT q, a AS actual, e BETWEEN a / 2 AND a * 2 AS estimate_within_2x
+  FROM (VALUES ($$SELECT * FROM tag_t WHERE tags @> '{vip}'$$),
+               ($$SELECT * FROM tag_t WHERE tags @> '{vip,pref:green}'$$),
+               ($$SELECT * FROM tag_t WHERE tags && '{churn risk,age:18-29}'$$),
+               ($$SELECT * FROM tag_t WHERE tags <@ '{vip,region:north}'$$),
+               ($$SELECT * FROM tag_t WHERE '{vip}' <@ tags$$),
+               ($$SELECT * FROM tag_t WHERE tags ? 'Updated'$$)) v(q),
+       LATERAL (SELECT pg_temp.actual_rows(q) AS a, pg_temp.estimated_rows(q) AS e) x;
+SELECT pg_temp.estimated_rows($$SELECT * FROM tag_t WHERE tags @> '{unknown}'$$) < 10 AS unknown_label_is_rare;
+
 -- Binary COPY round trip.
 CREATE TABLE tag_copy (LIKE tag_t);
 \getenv abs_builddir PG_ABS_BUILDDIR

@@ -17,8 +17,13 @@
 #include <ctype.h>
 
 #include "access/gin.h"
+#include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
+#include "commands/vacuum.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -29,6 +34,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/selfuncs.h"
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"
 #endif
@@ -1075,3 +1081,406 @@ tag_rule_parse_predicate(PG_FUNCTION_ARGS)
 				 errhint("Write a boolean expression over the columns of crm.customer_metrics, such as total_spend > 1000 AND region = 'north'.")));
 	PG_RETURN_VOID();
 }
+
+/* ---------------------------------------------------------------------------
+ * Statistics: ANALYZE keeps, besides the usual statistics of whole sets, the
+ * frequency of the most common labels (a STATISTIC_KIND_MCELEM slot, shown
+ * in pg_stats.most_common_elems); the restriction estimators of @>, <@, &&
+ * and ? use them instead of a constant guess.
+ * ---------------------------------------------------------------------------
+ */
+
+/* Default selectivity when there are no statistics (as core's contsel). */
+#define TAGSET_DEFAULT_SEL 0.001
+
+typedef struct TagsetAnalyzeExtra
+{
+	AnalyzeAttrComputeStatsFunc std_compute_stats;
+	void	   *std_extra_data;
+} TagsetAnalyzeExtra;
+
+/* A label seen in the sample and the number of rows holding it. */
+typedef struct LabelCount
+{
+	TagLabel	label;
+	int			count;
+} LabelCount;
+
+/* qsort: by count, most frequent first; ties by label. */
+static int
+LabelCountCmp(const void *a, const void *b)
+{
+	const LabelCount *x = (const LabelCount *) a;
+	const LabelCount *y = (const LabelCount *) b;
+
+	if (x->count != y->count)
+		return (x->count < y->count) ? 1 : -1;
+	return LabelCmp(&x->label, &y->label);
+}
+
+/* qsort: by label. */
+static int
+LabelCountLabelCmp(const void *a, const void *b)
+{
+	return LabelCmp(&((const LabelCount *) a)->label, &((const LabelCount *) b)->label);
+}
+
+/* compute_stats of crm.tagset: the standard statistics, then label frequencies. */
+static void
+compute_tagset_stats(VacAttrStats *stats, AnalyzeAttrFetchFunc fetchfunc,
+					 int samplerows, double totalrows)
+{
+	TagsetAnalyzeExtra *extra = (TagsetAnalyzeExtra *) stats->extra_data;
+	int			cap = 1024,
+				n = 0,
+				nonnull = 0,
+				slot,
+				i,
+				ndistinct,
+				nkeep;
+	LabelCount *all = palloc(sizeof(LabelCount) * cap);
+	MemoryContext old;
+	Datum	   *values;
+	float4	   *numbers;
+	float4		minfreq,
+				maxfreq;
+#if PG_VERSION_NUM >= 170000
+	int			target = stats->attstattarget;
+#else
+	int			target = stats->attr->attstattarget;
+#endif
+
+	/* Whole-set statistics (null fraction, width, MCV, histogram, n_distinct). */
+	stats->extra_data = extra->std_extra_data;
+	extra->std_compute_stats(stats, fetchfunc, samplerows, totalrows);
+	stats->extra_data = extra;
+	if (target < 0)
+		target = default_statistics_target;
+
+	for (i = 0; i < samplerows; i++)
+	{
+		bool		isnull;
+		Datum		value = fetchfunc(stats, i, &isnull);
+		struct varlena *t;
+		TagIter		it;
+		TagLabel	l;
+
+		vacuum_delay_point();
+		if (isnull)
+			continue;
+		nonnull++;
+		t = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+		TagIterInit(&it, t);
+		while (TagIterNext(&it, &l))
+		{
+			if (n >= cap)
+			{
+				cap *= 2;
+				all = repalloc_huge(all, sizeof(LabelCount) * cap);
+			}
+			all[n].label = l;
+			all[n].count = 1;
+			n++;
+		}
+	}
+	if (nonnull == 0 || n == 0)
+		return;
+
+	/* Count each label (a label occurs at most once per row). */
+	qsort(all, n, sizeof(LabelCount), LabelCountLabelCmp);
+	ndistinct = 0;
+	for (i = 0; i < n; i++)
+	{
+		if (ndistinct > 0 && LabelCmp(&all[ndistinct - 1].label, &all[i].label) == 0)
+			all[ndistinct - 1].count++;
+		else
+			all[ndistinct++] = all[i];
+	}
+	/* Keep the most frequent target * 10 labels, stored in label order. */
+	qsort(all, ndistinct, sizeof(LabelCount), LabelCountCmp);
+	nkeep = Min(ndistinct, target * 10);
+	if (nkeep <= 0)
+		return;
+	minfreq = (float4) all[nkeep - 1].count / nonnull;
+	maxfreq = (float4) all[0].count / nonnull;
+	qsort(all, nkeep, sizeof(LabelCount), LabelCountLabelCmp);
+
+	for (slot = 0; slot < STATISTIC_NUM_SLOTS; slot++)
+		if (stats->stakind[slot] == 0)
+			break;
+	if (slot >= STATISTIC_NUM_SLOTS)
+		return;
+
+	old = MemoryContextSwitchTo(stats->anl_context);
+	values = palloc(sizeof(Datum) * nkeep);
+	numbers = palloc(sizeof(float4) * (nkeep + 3));
+	for (i = 0; i < nkeep; i++)
+	{
+		values[i] = PointerGetDatum(cstring_to_text_with_len(all[i].label.s, all[i].label.len));
+		numbers[i] = (float4) all[i].count / nonnull;
+	}
+	numbers[nkeep] = minfreq;
+	numbers[nkeep + 1] = maxfreq;
+	numbers[nkeep + 2] = 0.0;	/* labels are never NULL */
+	MemoryContextSwitchTo(old);
+
+	stats->stakind[slot] = STATISTIC_KIND_MCELEM;
+	stats->staop[slot] = TextEqualOperator;
+	stats->stacoll[slot] = C_COLLATION_OID;
+	stats->stavalues[slot] = values;
+	stats->numvalues[slot] = nkeep;
+	stats->stanumbers[slot] = numbers;
+	stats->numnumbers[slot] = nkeep + 3;
+	stats->statypid[slot] = TEXTOID;
+	stats->statyplen[slot] = -1;
+	stats->statypbyval[slot] = false;
+	stats->statypalign[slot] = TYPALIGN_INT;
+	stats->stats_valid = true;
+}
+
+PG_FUNCTION_INFO_V1(tagset_typanalyze);
+/* ANALYZE support: standard statistics plus the most common labels. */
+Datum
+tagset_typanalyze(PG_FUNCTION_ARGS)
+{
+	VacAttrStats *stats = (VacAttrStats *) PG_GETARG_POINTER(0);
+	TagsetAnalyzeExtra *extra;
+
+	if (!std_typanalyze(stats))
+		PG_RETURN_BOOL(false);
+	extra = MemoryContextAlloc(stats->anl_context, sizeof(TagsetAnalyzeExtra));
+	extra->std_compute_stats = stats->compute_stats;
+	extra->std_extra_data = stats->extra_data;
+	stats->extra_data = extra;
+	stats->compute_stats = compute_tagset_stats;
+	PG_RETURN_BOOL(true);
+}
+
+typedef enum TagsetSelMode
+{
+	TAGSEL_CONTAINS,			/* column @> constant */
+	TAGSEL_CONTAINED,			/* column <@ constant */
+	TAGSEL_OVERLAP,				/* column && constant */
+	TAGSEL_HAS					/* column ? 'label' */
+} TagsetSelMode;
+
+/* Frequency of a label among non-null rows, from the MCELEM slot. */
+static double
+LabelFrequency(AttStatsSlot *sslot, const TagLabel *l)
+{
+	int			lo = 0,
+				hi = sslot->nvalues - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		text	   *v = DatumGetTextPP(sslot->values[mid]);
+		TagLabel	m = {VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v)};
+		int			c = LabelCmp(&m, l);
+
+		if (c == 0)
+			return sslot->numbers[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	/* not among the most common: rarer than the rarest kept label */
+	return sslot->numbers[sslot->nvalues] * 0.5;
+}
+
+/* Whether a label is in a (sorted) query set. */
+static bool
+TagsetHasLabel(struct varlena *t, const TagLabel *l)
+{
+	TagIter		it;
+	TagLabel	x;
+
+	TagIterInit(&it, t);
+	while (TagIterNext(&it, &x))
+	{
+		int			c = LabelCmp(&x, l);
+
+		if (c == 0)
+			return true;
+		if (c > 0)
+			return false;
+	}
+	return false;
+}
+
+/*
+ * Combines the exact share of the most common whole sets that match with an
+ * estimate (a fraction of non-null rows) for all other rows.
+ */
+static Selectivity
+TagsetMcvBlend(VariableStatData *vardata, TagsetSelMode mode, struct varlena *q,
+			   const TagLabel *label, Selectivity rest_sel, double nullfrac)
+{
+	AttStatsSlot mcv;
+	double		mcv_sel = 0.0,
+				mcv_total = 0.0;
+	int			i;
+
+	if (mode == TAGSEL_HAS)
+		q = TagsetFromSorted(label, 1);
+	if (!get_attstatsslot(&mcv, vardata->statsTuple, STATISTIC_KIND_MCV, InvalidOid,
+						  ATTSTATSSLOT_VALUES | ATTSTATSSLOT_NUMBERS))
+		return rest_sel * (1.0 - nullfrac);
+	for (i = 0; i < mcv.nvalues && i < mcv.nnumbers; i++)
+	{
+		struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(mcv.values[i]));
+		bool		match;
+
+		switch (mode)
+		{
+			case TAGSEL_CONTAINED:
+				match = TagsetContains(q, v);
+				break;
+			case TAGSEL_OVERLAP:
+				match = TagsetOverlaps(v, q);
+				break;
+			default:
+				match = TagsetContains(v, q);
+				break;
+		}
+		if (match)
+			mcv_sel += mcv.numbers[i];
+		mcv_total += mcv.numbers[i];
+	}
+	free_attstatsslot(&mcv);
+	return mcv_sel + Max(0.0, 1.0 - nullfrac - mcv_total) * rest_sel;
+}
+
+/* Selectivity of one of the set operators against a constant. */
+static Selectivity
+TagsetSelectivity(PlannerInfo *root, List *args, int varRelid, TagsetSelMode mode)
+{
+	VariableStatData vardata;
+	Node	   *other;
+	bool		varonleft;
+	Const	   *c;
+	Selectivity sel = TAGSET_DEFAULT_SEL;
+	AttStatsSlot sslot;
+
+	if (!get_restriction_variable(root, args, varRelid, &vardata, &other, &varonleft))
+		return TAGSET_DEFAULT_SEL;
+	if (!IsA(other, Const))
+	{
+		ReleaseVariableStats(vardata);
+		return TAGSET_DEFAULT_SEL;
+	}
+	c = (Const *) other;
+	if (c->constisnull)
+	{
+		ReleaseVariableStats(vardata);
+		return 0.0;
+	}
+	if (!varonleft)
+	{
+		/* constant @> column is column <@ constant, and the reverse */
+		if (mode == TAGSEL_HAS)
+		{
+			ReleaseVariableStats(vardata);
+			return TAGSET_DEFAULT_SEL;
+		}
+		if (mode == TAGSEL_CONTAINS)
+			mode = TAGSEL_CONTAINED;
+		else if (mode == TAGSEL_CONTAINED)
+			mode = TAGSEL_CONTAINS;
+	}
+	if (HeapTupleIsValid(vardata.statsTuple) &&
+		get_attstatsslot(&sslot, vardata.statsTuple, STATISTIC_KIND_MCELEM, InvalidOid,
+						 ATTSTATSSLOT_VALUES | ATTSTATSSLOT_NUMBERS))
+	{
+		double		nullfrac = ((Form_pg_statistic) GETSTRUCT(vardata.statsTuple))->stanullfrac;
+
+		if (sslot.nnumbers == sslot.nvalues + 3 && sslot.nvalues > 0)
+		{
+			struct varlena *q = NULL;
+			TagIter		it;
+			TagLabel	l;
+			double		p = 1.0;
+			int			i;
+
+			if (mode == TAGSEL_HAS)
+			{
+				/* the label as the operator will see it: trimmed, lower case */
+				text	   *t = DatumGetTextPP(c->constvalue);
+				char	   *s = VARDATA_ANY(t);
+				int			len = VARSIZE_ANY_EXHDR(t);
+				char	   *buf;
+
+				while (len > 0 && IsTrimSpace((unsigned char) *s))
+					s++, len--;
+				while (len > 0 && IsTrimSpace((unsigned char) s[len - 1]))
+					len--;
+				buf = palloc(Max(len, 1));
+				for (i = 0; i < len; i++)
+					buf[i] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
+				l.s = buf;
+				l.len = len;
+				sel = LabelFrequency(&sslot, &l);
+			}
+			else
+			{
+				q = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(c->constvalue));
+				TagIterInit(&it, q);
+				switch (mode)
+				{
+					case TAGSEL_CONTAINS:
+						/* every label present, taken as independent */
+						while (TagIterNext(&it, &l))
+							p *= LabelFrequency(&sslot, &l);
+						sel = p;
+						break;
+					case TAGSEL_OVERLAP:
+						/* at least one label present */
+						while (TagIterNext(&it, &l))
+							p *= 1.0 - LabelFrequency(&sslot, &l);
+						sel = 1.0 - p;
+						break;
+					case TAGSEL_CONTAINED:
+						/* no common label outside the constant */
+						for (i = 0; i < sslot.nvalues; i++)
+						{
+							text	   *v = DatumGetTextPP(sslot.values[i]);
+							TagLabel	m = {VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v)};
+
+							if (!TagsetHasLabel(q, &m))
+								p *= 1.0 - sslot.numbers[i];
+						}
+						sel = p;
+						break;
+					default:
+						break;
+				}
+			}
+			/*
+			 * Whole sets in the most-common-values list (the empty set, say)
+			 * are checked exactly; the estimate above covers the other rows.
+			 */
+			sel = TagsetMcvBlend(&vardata, mode, q, &l, sel, nullfrac);
+		}
+		free_attstatsslot(&sslot);
+	}
+	ReleaseVariableStats(vardata);
+	CLAMP_PROBABILITY(sel);
+	return sel;
+}
+
+#define TAGSET_SEL_FUNC(name, mode) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	PG_RETURN_FLOAT8(TagsetSelectivity((PlannerInfo *) PG_GETARG_POINTER(0), \
+									   (List *) PG_GETARG_POINTER(2), \
+									   PG_GETARG_INT32(3), mode)); \
+}
+
+/* Restriction estimators of @>, <@, && and ?. */
+TAGSET_SEL_FUNC(tagset_contains_sel, TAGSEL_CONTAINS)
+TAGSET_SEL_FUNC(tagset_contained_sel, TAGSEL_CONTAINED)
+TAGSET_SEL_FUNC(tagset_overlap_sel, TAGSEL_OVERLAP)
+TAGSET_SEL_FUNC(tagset_has_sel, TAGSEL_HAS)

@@ -13,6 +13,8 @@ CREATE FUNCTION crm.tagset_recv(internal) RETURNS crm.tagset
     AS 'MODULE_PATHNAME', 'tagset_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION crm.tagset_send(crm.tagset) RETURNS bytea
     AS 'MODULE_PATHNAME', 'tagset_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION crm.tagset_typanalyze(internal) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'tagset_typanalyze' LANGUAGE C STRICT PARALLEL SAFE;
 
 -- Small sets are stored with a one-byte varlena header (packed), like text.
 CREATE TYPE crm.tagset (
@@ -20,6 +22,7 @@ CREATE TYPE crm.tagset (
     OUTPUT = crm.tagset_out,
     RECEIVE = crm.tagset_recv,
     SEND = crm.tagset_send,
+    ANALYZE = crm.tagset_typanalyze,
     INTERNALLENGTH = VARIABLE,
     STORAGE = extended
 );
@@ -65,8 +68,18 @@ CREATE FUNCTION crm.tagset_add_label(crm.tagset, text) RETURNS crm.tagset
 CREATE FUNCTION crm.tagset_remove_label(crm.tagset, text) RETURNS crm.tagset
     AS 'MODULE_PATHNAME', 'tagset_remove_label' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
--- Operators.  Selectivity: the sets are small and the planner has no
--- per-label statistics for this type, so containment uses contsel.
+-- Restriction estimators of the set operators: from the label frequencies
+-- ANALYZE stores (pg_stats.most_common_elems), labels taken as independent.
+CREATE FUNCTION crm.tagset_contains_sel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'tagset_contains_sel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION crm.tagset_contained_sel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'tagset_contained_sel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION crm.tagset_overlap_sel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'tagset_overlap_sel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION crm.tagset_has_sel(internal, oid, internal, integer) RETURNS float8
+    AS 'MODULE_PATHNAME', 'tagset_has_sel' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- Operators.
 CREATE OPERATOR crm.= (
     LEFTARG = crm.tagset, RIGHTARG = crm.tagset, PROCEDURE = crm.tagset_eq,
     COMMUTATOR = OPERATOR(crm.=), NEGATOR = OPERATOR(crm.<>),
@@ -100,21 +113,21 @@ CREATE OPERATOR crm.>= (
 CREATE OPERATOR crm.@> (
     LEFTARG = crm.tagset, RIGHTARG = crm.tagset, PROCEDURE = crm.tagset_contains,
     COMMUTATOR = OPERATOR(crm.<@),
-    RESTRICT = contsel, JOIN = contjoinsel
+    RESTRICT = crm.tagset_contains_sel, JOIN = contjoinsel
 );
 CREATE OPERATOR crm.<@ (
     LEFTARG = crm.tagset, RIGHTARG = crm.tagset, PROCEDURE = crm.tagset_contained,
     COMMUTATOR = OPERATOR(crm.@>),
-    RESTRICT = contsel, JOIN = contjoinsel
+    RESTRICT = crm.tagset_contained_sel, JOIN = contjoinsel
 );
 CREATE OPERATOR crm.&& (
     LEFTARG = crm.tagset, RIGHTARG = crm.tagset, PROCEDURE = crm.tagset_overlap,
     COMMUTATOR = OPERATOR(crm.&&),
-    RESTRICT = contsel, JOIN = contjoinsel
+    RESTRICT = crm.tagset_overlap_sel, JOIN = contjoinsel
 );
 CREATE OPERATOR crm.? (
     LEFTARG = crm.tagset, RIGHTARG = text, PROCEDURE = crm.tagset_has_label,
-    RESTRICT = contsel, JOIN = contjoinsel
+    RESTRICT = crm.tagset_has_sel, JOIN = contjoinsel
 );
 CREATE OPERATOR crm.+ (
     LEFTARG = crm.tagset, RIGHTARG = text, PROCEDURE = crm.tagset_add_label
@@ -216,6 +229,11 @@ COMMENT ON FUNCTION crm.tagset_in(cstring) IS 'text input of crm.tagset: {label,
 COMMENT ON FUNCTION crm.tagset_out(crm.tagset) IS 'text output of crm.tagset: {label,...} in byte order';
 COMMENT ON FUNCTION crm.tagset_recv(internal) IS 'binary input of crm.tagset: int32 count, then each label as int32 length and text; validated like the text input';
 COMMENT ON FUNCTION crm.tagset_send(crm.tagset) IS 'binary output of crm.tagset: int32 count, then each label as int32 length and text';
+COMMENT ON FUNCTION crm.tagset_typanalyze(internal) IS 'ANALYZE support: statistics of whole sets plus the frequencies of the most common labels';
+COMMENT ON FUNCTION crm.tagset_contains_sel(internal, oid, internal, integer) IS 'restriction estimator of @> from label frequencies';
+COMMENT ON FUNCTION crm.tagset_contained_sel(internal, oid, internal, integer) IS 'restriction estimator of <@ from label frequencies';
+COMMENT ON FUNCTION crm.tagset_overlap_sel(internal, oid, internal, integer) IS 'restriction estimator of && from label frequencies';
+COMMENT ON FUNCTION crm.tagset_has_sel(internal, oid, internal, integer) IS 'restriction estimator of ? from label frequencies';
 COMMENT ON FUNCTION crm.tagset_eq(crm.tagset, crm.tagset) IS 'the same labels';
 COMMENT ON FUNCTION crm.tagset_ne(crm.tagset, crm.tagset) IS 'not the same labels';
 COMMENT ON FUNCTION crm.tagset_lt(crm.tagset, crm.tagset) IS 'less than, comparing the sorted labels in turn';

@@ -7,7 +7,7 @@
 # Each query counts the matching customers; the ratio is to text[] + GIN.
 
 n=${BENCH_TAG_ROWS:-1000000}
-runs=${BENCH_TAG_RUNS:-5}
+runs=${BENCH_TAG_RUNS:-10}
 
 crm_log "tags: generating $n customers"
 crm_psql <<SQL
