@@ -49,6 +49,7 @@
 #define TagsetContainsStrategy	2
 #define TagsetContainedStrategy 3
 #define TagsetEqualStrategy		4
+#define TagsetHasLabelStrategy	5	/* tagset ? text */
 
 /* One label: a pointer into a payload or a buffer, and its length. */
 typedef struct TagLabel
@@ -901,16 +902,28 @@ tagset_gin_extract_value(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(tagset_gin_extract_query);
-/* GIN support 3: the labels of a query set and the search mode of the operator. */
+/* GIN support 3: the labels of a query (a set, or one label for ?) and the search mode. */
 Datum
 tagset_gin_extract_query(PG_FUNCTION_ARGS)
 {
-	struct varlena *t = PG_GETARG_TAGSET(0);
 	int32	   *nkeys = (int32 *) PG_GETARG_POINTER(1);
 	StrategyNumber strategy = PG_GETARG_UINT16(2);
 	int32	   *searchMode = (int32 *) PG_GETARG_POINTER(6);
-	Datum	   *keys = TagsetGinKeys(t, nkeys);
+	Datum	   *keys;
 
+	if (strategy == TagsetHasLabelStrategy)
+	{
+		/* the query is a text label, normalised as the operator does */
+		text	   *t = PG_GETARG_TEXT_PP(0);
+		TagLabel	l = NormalizeLabel(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+
+		keys = palloc(sizeof(Datum));
+		keys[0] = PointerGetDatum(cstring_to_text_with_len(l.s, l.len));
+		*nkeys = 1;
+		*searchMode = GIN_SEARCH_MODE_DEFAULT;
+		PG_RETURN_POINTER(keys);
+	}
+	keys = TagsetGinKeys(PG_GETARG_TAGSET(0), nkeys);
 	switch (strategy)
 	{
 		case TagsetOverlapStrategy:
@@ -954,6 +967,7 @@ tagset_gin_consistent(PG_FUNCTION_ARGS)
 					PG_RETURN_BOOL(true);
 			PG_RETURN_BOOL(false);
 		case TagsetContainsStrategy:
+		case TagsetHasLabelStrategy:
 			*recheck = false;
 			for (i = 0; i < nkeys; i++)
 				if (!check[i])
@@ -999,6 +1013,7 @@ tagset_gin_triconsistent(PG_FUNCTION_ARGS)
 			}
 			break;
 		case TagsetContainsStrategy:
+		case TagsetHasLabelStrategy:
 			res = GIN_TRUE;
 			for (i = 0; i < nkeys; i++)
 			{

@@ -177,6 +177,7 @@ CREATE OPERATOR CLASS crm.tagset_gin_ops DEFAULT FOR TYPE crm.tagset USING gin A
     OPERATOR 2 crm.@> (crm.tagset, crm.tagset),
     OPERATOR 3 crm.<@ (crm.tagset, crm.tagset),
     OPERATOR 4 crm.= (crm.tagset, crm.tagset),
+    OPERATOR 5 crm.? (crm.tagset, text),
     FUNCTION 1 crm.tagset_gin_compare(text, text),
     FUNCTION 2 crm.tagset_gin_extract_value(crm.tagset, internal, internal),
     FUNCTION 3 crm.tagset_gin_extract_query(crm.tagset, internal, int2, internal, internal, internal, internal),
