@@ -452,7 +452,7 @@ COMMENT ON FUNCTION crm.tag_rule_parse_predicate(text) IS 'raises an error unles
 
 CREATE FUNCTION crm.check_tag_predicate(predicate text) RETURNS void
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp
+    SET search_path = crm, pg_catalog, pg_temp
     AS $$
 DECLARE
     msg    text;
@@ -467,7 +467,9 @@ BEGIN
     END IF;
     BEGIN
         PERFORM crm.tag_rule_parse_predicate(predicate);
-        -- Plan, never run, the predicate against the view: unknown columns,
+        -- Plan, never run, the predicate against the view (with the same
+        -- search_path as crm.apply_tag_rules, so crm's operators such as
+        -- tags ? 'vip' resolve the same way): unknown columns,
         -- type errors and non-boolean results fail here.  The line breaks
         -- end any trailing -- comment inside the predicate.
         EXECUTE format(E'EXPLAIN (COSTS OFF) SELECT m.customer_id FROM crm.customer_metrics m WHERE (\n%s\n)', predicate);
@@ -528,7 +530,7 @@ SELECT pg_catalog.pg_extension_config_dump('crm.tag_rule', '');
 CREATE FUNCTION crm.apply_tag_rules()
     RETURNS TABLE (rule text, label text, added bigint, removed bigint, tagged bigint)
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp
+    SET search_path = crm, pg_catalog, pg_temp
     AS $$
 DECLARE
     r record;

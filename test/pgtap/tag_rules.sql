@@ -1,7 +1,7 @@
 -- Rule-based tagging: crm.customer_metrics, crm.tag_rule validation,
 -- crm.apply_tag_rules, who may write rules, and tags surviving a merge.
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 SET search_path = crm, public;
 
 SELECT has_view('crm', 'customer_metrics', 'crm.customer_metrics exists');
@@ -123,6 +123,18 @@ SELECT ok((SELECT tags ? 'region:north' FROM crm.customer WHERE id = 800001), 'a
 UPDATE crm.tag_rule SET enabled = true WHERE name = 'northern';
 SELECT results_eq($$SELECT removed FROM crm.apply_tag_rules() WHERE rule = 'northern'$$, $$VALUES (1::bigint)$$,
     're-enabled, the rule removes the label from the customer who moved');
+
+-- Predicates may use the tag operators (crm is on the path they are resolved with).
+INSERT INTO crm.tag_rule (name, label, predicate)
+VALUES ('vip_candidate', 'vip candidate', $$tags ? 'big spender' AND NOT tags @> '{vip}'$$);
+SELECT results_eq($$SELECT added FROM crm.apply_tag_rules() WHERE rule = 'vip_candidate'$$, $$VALUES (2::bigint)$$,
+    'a predicate over tags runs');
+SELECT set_eq($$SELECT id FROM crm.customer WHERE tags ? 'vip candidate'$$,
+              $$SELECT id FROM crm.customer WHERE 'big spender' = ANY (tags::text[]) AND NOT 'vip' = ANY (tags::text[])$$,
+              'it tagged the big spenders who are not VIP');
+-- Deleting a rule leaves its label on the customers; remove it with an UPDATE.
+DELETE FROM crm.tag_rule WHERE name = 'vip_candidate';
+UPDATE crm.customer SET tags = tags - 'vip candidate' WHERE tags ? 'vip candidate';
 
 -- A predicate that fails at run time aborts the whole run and changes nothing.
 INSERT INTO crm.tag_rule (name, label, predicate) VALUES ('zero', 'zero', 'total_spend / (purchase_count - purchase_count) > 0');
