@@ -290,6 +290,8 @@ SELECT id, tags FROM crm.customer WHERE tags @> 'vip' ORDER BY id;
 \set VERBOSITY default
 SELECT crm.tag(999999, 'vip');
 SELECT crm.tag(900001, 'ok', 'bad,label');
+SELECT crm.tag(NULL, 'vip');
+SELECT crm.untag(900001, VARIADIC NULL::text[]);
 \set VERBOSITY terse
 SELECT tags AS unchanged_after_error FROM crm.customer WHERE id = 900001;
 DELETE FROM crm.customer WHERE id IN (900001, 900002);

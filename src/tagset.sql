@@ -282,6 +282,14 @@ COMMENT ON OPERATOR crm.- (crm.tagset, text) IS 'remove a label';
 COMMENT ON OPERATOR crm.- (crm.tagset, crm.tagset) IS 'remove the labels of a set';
 COMMENT ON OPERATOR crm.| (crm.tagset, crm.tagset) IS 'union';
 COMMENT ON OPERATOR crm.& (crm.tagset, crm.tagset) IS 'intersection';
+COMMENT ON OPERATOR CLASS crm.tagset_ops USING btree IS 'btree order of crm.tagset: labels compared in turn, bytewise';
+COMMENT ON OPERATOR FAMILY crm.tagset_ops USING btree IS 'btree order of crm.tagset';
+COMMENT ON OPERATOR CLASS crm.tagset_hash_ops USING hash IS 'hashing of crm.tagset (GROUP BY, DISTINCT, hash joins)';
+COMMENT ON OPERATOR FAMILY crm.tagset_hash_ops USING hash IS 'hashing of crm.tagset';
+COMMENT ON OPERATOR CLASS crm.tagset_gin_ops USING gin IS 'GIN index of crm.tagset, one key per label: serves @>, <@, &&, = and ?';
+COMMENT ON OPERATOR FAMILY crm.tagset_gin_ops USING gin IS 'GIN index of crm.tagset';
+COMMENT ON CAST (text[] AS crm.tagset) IS 'each element is a label; NULL elements are an error';
+COMMENT ON CAST (crm.tagset AS text[]) IS 'the labels in sorted order';
 
 -- ---------------------------------------------------------------------------
 -- Customer tags: the column, its index, tagging by hand
@@ -289,6 +297,7 @@ COMMENT ON OPERATOR crm.& (crm.tagset, crm.tagset) IS 'intersection';
 
 ALTER TABLE crm.customer ADD COLUMN tags crm.tagset NOT NULL DEFAULT '{}';
 CREATE INDEX customer_tags_idx ON crm.customer USING gin (tags);
+COMMENT ON INDEX crm.customer_tags_idx IS 'GIN index of customer tags: serves @>, <@, &&, = and ?';
 COMMENT ON COLUMN crm.customer.tags IS 'labels of the customer (crm.tagset), by hand (crm.tag, crm.untag) and by rules (crm.apply_tag_rules); GIN-indexed';
 
 CREATE FUNCTION crm.tag(customer_id bigint, VARIADIC labels text[]) RETURNS crm.tagset
@@ -298,6 +307,12 @@ CREATE FUNCTION crm.tag(customer_id bigint, VARIADIC labels text[]) RETURNS crm.
 DECLARE
     result crm.tagset;
 BEGIN
+    IF tag.customer_id IS NULL OR labels IS NULL THEN
+        RAISE EXCEPTION 'customer id and labels must not be NULL'
+            USING ERRCODE = '22004',
+                  DETAIL = 'Both the customer id and the labels are required.',
+                  HINT = 'Call crm.tag(customer_id, ''label'', ...).';
+    END IF;
     UPDATE crm.customer c SET tags = c.tags OPERATOR(crm.|) crm.tagset(labels)
      WHERE c.id = tag.customer_id
     RETURNING c.tags INTO result;
@@ -319,6 +334,12 @@ CREATE FUNCTION crm.untag(customer_id bigint, VARIADIC labels text[]) RETURNS cr
 DECLARE
     result crm.tagset;
 BEGIN
+    IF untag.customer_id IS NULL OR labels IS NULL THEN
+        RAISE EXCEPTION 'customer id and labels must not be NULL'
+            USING ERRCODE = '22004',
+                  DETAIL = 'Both the customer id and the labels are required.',
+                  HINT = 'Call crm.untag(customer_id, ''label'', ...).';
+    END IF;
     UPDATE crm.customer c SET tags = c.tags OPERATOR(crm.-) crm.tagset(labels)
      WHERE c.id = untag.customer_id
     RETURNING c.tags INTO result;
@@ -350,6 +371,7 @@ $$;
 COMMENT ON FUNCTION crm.customer_merge_tags() IS 'trigger: when two customers are merged, the kept one gets the union of both customers'' tags';
 CREATE TRIGGER customer_merge_tags AFTER INSERT ON crm.customer_merge
     FOR EACH ROW EXECUTE FUNCTION crm.customer_merge_tags();
+COMMENT ON TRIGGER customer_merge_tags ON crm.customer_merge IS 'the kept customer of a merge gets the union of both customers'' tags';
 
 -- ---------------------------------------------------------------------------
 -- Rule-based tagging
@@ -447,7 +469,7 @@ COMMENT ON COLUMN crm.customer_metrics.complaint_count IS 'number of interaction
 COMMENT ON COLUMN crm.customer_metrics.last_interaction_at IS 'time of the last interaction';
 
 CREATE FUNCTION crm.tag_rule_parse_predicate(text) RETURNS void
-    AS 'MODULE_PATHNAME', 'tag_rule_parse_predicate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'tag_rule_parse_predicate' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.tag_rule_parse_predicate(text) IS 'raises an error unless the text is exactly one SQL expression (no second statement, no clauses)';
 
 CREATE FUNCTION crm.check_tag_predicate(predicate text) RETURNS void
@@ -524,6 +546,7 @@ $$;
 COMMENT ON FUNCTION crm.tag_rule_check() IS 'trigger: normalises the label and rejects a rule whose predicate does not parse or refers to unknown columns';
 CREATE TRIGGER tag_rule_check BEFORE INSERT OR UPDATE OF label, predicate ON crm.tag_rule
     FOR EACH ROW EXECUTE FUNCTION crm.tag_rule_check();
+COMMENT ON TRIGGER tag_rule_check ON crm.tag_rule IS 'checks a rule''s predicate and normalises its label when it is saved';
 
 SELECT pg_catalog.pg_extension_config_dump('crm.tag_rule', '');
 
