@@ -9,8 +9,9 @@ SET search_path = crm, public;
 SELECT c.id, c.name, crm.tag(c.id, 'VIP', 'pref:oolong', ' High Intent ') AS tags
   FROM (SELECT id, name FROM crm.customer ORDER BY id LIMIT 3) c;
 -- Many customers at once: every customer gets a region: label.
-UPDATE crm.customer SET tags = tags + ('region:' || region) WHERE region IS NOT NULL AND btrim(region) <> '';
-SELECT crm.untag(min(id), 'pref:oolong') AS after_untag FROM crm.customer;
+UPDATE crm.customer SET tags = tags + ('region:' || region)
+ WHERE btrim(region) <> '' AND region !~ '[,{}"\\]';
+SELECT id, crm.untag(id, 'pref:oolong') AS after_untag FROM crm.customer ORDER BY id LIMIT 1;
 
 \echo
 \echo '== Tags by rules: each rule is a boolean expression over crm.customer_metrics'
@@ -40,6 +41,8 @@ SELECT label, count(*) AS customers
 
 \echo
 \echo '== A tag query: big spenders who are loyal or VIP, not lapsed'
+\echo '(ANALYZE gives the planner the frequency of each label.)'
+ANALYZE crm.customer;
 EXPLAIN (COSTS OFF)
 SELECT id, name, tags FROM crm.customer
  WHERE tags @> '{big spender}' AND tags && '{loyal,vip}' AND NOT tags ? 'needs nurturing';
