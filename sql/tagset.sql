@@ -217,6 +217,18 @@ SELECT q, a AS actual, e BETWEEN a / 2 AND a * 2 AS estimate_within_2x
                ($$SELECT * FROM tag_t WHERE tags ? 'Updated'$$)) v(q),
        LATERAL (SELECT pg_temp.actual_rows(q) AS a, pg_temp.estimated_rows(q) AS e) x;
 SELECT pg_temp.estimated_rows($$SELECT * FROM tag_t WHERE tags @> '{unknown}'$$) < 10 AS unknown_label_is_rare;
+-- Many distinct labels: counting stays bounded and keeps the frequent ones.
+CREATE TABLE tag_many AS
+SELECT g AS id, ARRAY['common', 'half:' || (g % 2), 'u' || g, 'v' || g, 'w' || g, 'x' || g]::tagset AS tags
+  FROM generate_series(1, 20000) g;
+ALTER TABLE tag_many ALTER COLUMN tags SET STATISTICS 10;
+ANALYZE tag_many;
+SELECT cardinality(most_common_elems::text::text[]) AS kept,
+       (most_common_elems::text::text[])[1:3] AS first_kept,
+       most_common_elem_freqs[1] = 1 AS common_everywhere,
+       most_common_elem_freqs[2] BETWEEN 0.4 AND 0.6 AS half_in_half
+  FROM pg_stats WHERE tablename = 'tag_many' AND attname = 'tags';
+DROP TABLE tag_many;
 
 \getenv abs_builddir PG_ABS_BUILDDIR
 -- Binary input validates and normalises like text input: bytes written as a

@@ -33,6 +33,7 @@
 #include "parser/parser.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/selfuncs.h"
 #if PG_VERSION_NUM >= 160000
@@ -1140,20 +1141,40 @@ LabelCountLabelCmp(const void *a, const void *b)
 	return LabelCmp(&((const LabelCount *) a)->label, &((const LabelCount *) b)->label);
 }
 
-/* compute_stats of crm.tagset: the standard statistics, then label frequencies. */
+/* An entry of the label-counting hash table (the key is the NUL-terminated label). */
+typedef struct LabelHashEntry
+{
+	char		label[TAGSET_MAX_LABEL + 1];
+	int			count;
+	int			delta;			/* lossy counting: maximum undercount */
+} LabelHashEntry;
+
+/*
+ * compute_stats of crm.tagset: the standard statistics, then label
+ * frequencies.  Labels are counted with lossy counting (Manku and Motwani, as
+ * core's array statistics do), so memory stays bounded however many distinct
+ * labels the sample holds.
+ */
 static void
 compute_tagset_stats(VacAttrStats *stats, AnalyzeAttrFetchFunc fetchfunc,
 					 int samplerows, double totalrows)
 {
 	TagsetAnalyzeExtra *extra = (TagsetAnalyzeExtra *) stats->extra_data;
-	int			cap = 1024,
-				n = 0,
-				nonnull = 0,
+	int			nonnull = 0,
 				slot,
 				i,
-				ndistinct,
-				nkeep;
-	LabelCount *all = palloc(sizeof(LabelCount) * cap);
+				n,
+				nkeep,
+				num_mcelem,
+				bucket_width,
+				cutoff;
+	int64		seen = 0,
+				bucket = 1;
+	HASHCTL		ctl;
+	HTAB	   *counts;
+	HASH_SEQ_STATUS scan;
+	LabelHashEntry *e;
+	LabelCount *all;
 	MemoryContext old;
 	Datum	   *values;
 	float4	   *numbers;
@@ -1171,6 +1192,15 @@ compute_tagset_stats(VacAttrStats *stats, AnalyzeAttrFetchFunc fetchfunc,
 	stats->extra_data = extra;
 	if (target < 0)
 		target = default_statistics_target;
+	num_mcelem = target * 10;
+	bucket_width = num_mcelem * 10;		/* error bound 1 / bucket_width */
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = TAGSET_MAX_LABEL + 1;
+	ctl.entrysize = sizeof(LabelHashEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	counts = hash_create("crm.tagset label counts", 1024, &ctl,
+						 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	for (i = 0; i < samplerows; i++)
 	{
@@ -1188,34 +1218,60 @@ compute_tagset_stats(VacAttrStats *stats, AnalyzeAttrFetchFunc fetchfunc,
 		TagIterInit(&it, t);
 		while (TagIterNext(&it, &l))
 		{
-			if (n >= cap)
+			char		key[TAGSET_MAX_LABEL + 1];
+			bool		found;
+
+			if (l.len > TAGSET_MAX_LABEL)
+				continue;		/* cannot happen for valid values */
+			memcpy(key, l.s, l.len);
+			key[l.len] = '\0';
+			e = hash_search(counts, key, HASH_ENTER, &found);
+			if (found)
+				e->count++;
+			else
 			{
-				cap *= 2;
-				all = repalloc_huge(all, sizeof(LabelCount) * cap);
+				e->count = 1;
+				e->delta = (int) (bucket - 1);
 			}
-			all[n].label = l;
-			all[n].count = 1;
-			n++;
+			/* at each bucket boundary drop the labels that cannot be frequent */
+			if (++seen % bucket_width == 0)
+			{
+				hash_seq_init(&scan, counts);
+				while ((e = hash_seq_search(&scan)) != NULL)
+					if (e->count + e->delta <= bucket)
+						hash_search(counts, e->label, HASH_REMOVE, NULL);
+				bucket++;
+			}
 		}
+		if (t != (struct varlena *) DatumGetPointer(value))
+			pfree(t);
 	}
+	n = (int) hash_get_num_entries(counts);
 	if (nonnull == 0 || n == 0)
 		return;
 
-	/* Count each label (a label occurs at most once per row). */
-	qsort(all, n, sizeof(LabelCount), LabelCountLabelCmp);
-	ndistinct = 0;
-	for (i = 0; i < n; i++)
+	/*
+	 * Keep the most frequent labels, stored in label order; as core does for
+	 * arrays, only labels above nine times the counting error are trusted.
+	 */
+	cutoff = Max(1, (int) (9 * seen / bucket_width));
+	all = palloc(sizeof(LabelCount) * n);
+	i = 0;
+	hash_seq_init(&scan, counts);
+	while ((e = hash_seq_search(&scan)) != NULL)
 	{
-		if (ndistinct > 0 && LabelCmp(&all[ndistinct - 1].label, &all[i].label) == 0)
-			all[ndistinct - 1].count++;
-		else
-			all[ndistinct++] = all[i];
+		if (e->count < cutoff)
+			continue;
+		all[i].label.s = e->label;
+		all[i].label.len = (int) strlen(e->label);
+		all[i].count = e->count;
+		i++;
 	}
-	/* Keep the most frequent target * 10 labels, stored in label order. */
-	qsort(all, ndistinct, sizeof(LabelCount), LabelCountCmp);
-	nkeep = Min(ndistinct, target * 10);
-	if (nkeep <= 0)
+	n = i;
+	if (n == 0)
 		return;
+	qsort(all, n, sizeof(LabelCount), LabelCountCmp);
+	nkeep = Min(n, num_mcelem);
 	minfreq = (float4) all[nkeep - 1].count / nonnull;
 	maxfreq = (float4) all[0].count / nonnull;
 	qsort(all, nkeep, sizeof(LabelCount), LabelCountLabelCmp);
