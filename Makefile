@@ -12,7 +12,8 @@ OBJS = \
 	src/crm.o \
 	src/email_core.o src/email.o \
 	src/phone_core.o src/phone.o \
-	src/similarity.o
+	src/similarity.o \
+	src/tagset.o
 
 # SQL definitions, concatenated in this order into the install script.
 SQL_SRC = \
@@ -21,7 +22,8 @@ SQL_SRC = \
 	src/phone.sql \
 	src/similarity.sql \
 	src/schema.sql \
-	src/quality.sql
+	src/quality.sql \
+	src/tagset.sql
 
 MODULE_big = crm
 DATA_built = crm--$(EXTVERSION).sql
@@ -29,7 +31,7 @@ DATA       = $(wildcard src/updates/crm--*--*.sql) $(wildcard src/history/crm--*
 EXTRA_CLEAN = crm--$(EXTVERSION).sql test/fuzz/fuzz_inputs
 
 # pg_regress tests in sql/ with expected output in expected/.
-REGRESS = email phone similarity schema quality merge catalog extension
+REGRESS = email phone similarity schema quality merge tagset catalog extension
 REGRESS_OPTS = --load-extension=crm
 
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
