@@ -10,6 +10,8 @@
 \echo '== Loading demo data:' :customers 'customers'
 SET client_min_messages = warning;
 SELECT setseed(0.42) \gset
+-- Three years of history up to today, so recency-based figures look like a live business.
+SELECT date_trunc('day', now()) - interval '3 years' AS t0, date_trunc('day', now()) AS t1 \gset
 
 -- Given names: two-syllable Chinese names (as most are) and some Western ones.
 CREATE TEMP TABLE given_names(i, n) AS
@@ -48,7 +50,7 @@ SELECT f.n || ' ' || g.n,
        (ARRAY['low','lower_middle','middle','upper_middle','high'])[1 + (s.r9 * 4)::int],
        (ARRAY['secondary','vocational','bachelor','master','doctorate'])[1 + (s.r4 * 4)::int],
        'staff_' || (1 + s.k % 12),
-       timestamptz '2023-01-01' + s.r3 * interval '1000 days'
+       :'t0'::timestamptz + s.r3 * interval '1000 days'
   FROM (SELECT k, random() r1, random() r2, random() r3, random() r4, random() r5, random() r6,
                random() r7, random() r8, random() r9,
                1 + (k * 7 + (random() * 919)::int) % 920 AS gi, 1 + (k * 13 + (random() * 25)::int) % 26 AS fi
@@ -94,8 +96,8 @@ SELECT c.id, t.at,
                                   WHEN c.id % 17 = 0 THEN 60 + (random() * 80)::int
                                   ELSE (random() * random() * 25)::int END AS n) k
   CROSS JOIN LATERAL generate_series(1, k.n) AS g(j)
-  CROSS JOIN LATERAL (SELECT greatest(c.created_at, timestamptz '2023-01-01') +
-                             random() * (timestamptz '2025-12-31' - greatest(c.created_at, timestamptz '2023-01-01')) AS at,
+  CROSS JOIN LATERAL (SELECT greatest(c.created_at, :'t0'::timestamptz) +
+                             random() * (:'t1'::timestamptz - greatest(c.created_at, :'t0'::timestamptz)) AS at,
                              g.j AS j2) t
   CROSS JOIN LATERAL (SELECT (ARRAY['store','store','store','app','mini_program','mini_program','online','phone'])[1 + (random() * 7)::int] AS channel, t.j2) ch
   CROSS JOIN LATERAL (SELECT (ARRAY['Oolong Milk Tea','Jasmine Green Tea','Brown Sugar Boba','Matcha Latte',
