@@ -72,6 +72,9 @@ SELECT pg_catalog.pg_extension_config_dump('crm.business_calendar', 'WHERE NOT b
 SELECT pg_catalog.pg_extension_config_dump('crm.calendar_holiday', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('crm.sla_policy', 'WHERE NOT builtin');
 
+-- Business-time functions and the workflow engine read these as the calling user.
+GRANT SELECT ON crm.business_calendar, crm.calendar_holiday, crm.sla_policy TO PUBLIC;
+
 CREATE FUNCTION crm.business_add(ts timestamptz, duration interval, calendar text) RETURNS timestamptz
     AS 'MODULE_PATHNAME', 'business_add' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION crm.business_add(timestamptz, interval, text) IS 'the instant when duration of business time in the calendar has passed after ts (weekends, holidays, time zone and daylight saving respected); NULL calendar: plain clock time; a day counts 24 hours';

@@ -139,6 +139,9 @@ SELECT pg_catalog.pg_extension_config_dump('crm.complaint_event', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.complaint', 'id'), '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.complaint_event', 'id'), '');
 
+-- The engine reads its configuration as the user making the change.
+GRANT SELECT ON crm.workflow_transition, crm.complaint_category TO PUBLIC;
+
 CREATE FUNCTION crm.workflow_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'workflow_guard' LANGUAGE C;
 COMMENT ON FUNCTION crm.workflow_guard() IS 'BEFORE INSERT OR UPDATE row trigger enforcing a workflow of crm.workflow_transition: arguments are the workflow name, then key=value settings (column names, events=, notify=); validates moves (SQLSTATE WF001), stamps times, computes SLA deadlines, pauses the clock in waiting_customer, writes events, sends NOTIFY';
