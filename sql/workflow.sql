@@ -174,6 +174,22 @@ DELETE FROM crm.workflow_transition WHERE workflow = 'ticket' AND from_status = 
 SELECT pg_temp.try($$UPDATE public.ticket SET state = 'done' WHERE ticket_no = 1$$);
 SELECT pg_temp.try($$UPDATE public.ticket SET state = 'open' WHERE ticket_no = 1$$);
 
+-- Events go through the event table's own defaults, constraints and foreign keys.
+CREATE TABLE public.tk (id bigint PRIMARY KEY, status text);
+CREATE TABLE public.tk_parent (id bigint PRIMARY KEY);
+CREATE TABLE public.tk_event (id bigint GENERATED ALWAYS AS IDENTITY, complaint_id bigint REFERENCES public.tk_parent,
+    from_status text, to_status text CHECK (to_status <> 'open'), actor text, at timestamptz, note text,
+    source text DEFAULT 'engine:' || current_user);
+INSERT INTO crm.workflow_transition (workflow, from_status, to_status) VALUES ('tk', NULL, 'new'), ('tk', 'new', 'open');
+CREATE TRIGGER g BEFORE INSERT OR UPDATE ON public.tk FOR EACH ROW EXECUTE FUNCTION crm.workflow_guard('tk', 'events=public.tk_event');
+SELECT pg_temp.try($$INSERT INTO public.tk VALUES (1, NULL)$$);
+INSERT INTO public.tk_parent VALUES (1);
+INSERT INTO public.tk VALUES (1, NULL);
+SELECT pg_temp.try($$UPDATE public.tk SET status = 'open'$$);
+SELECT id, complaint_id, from_status, to_status, actor = current_user AS by_me, note, source FROM public.tk_event;
+DROP TABLE public.tk, public.tk_event, public.tk_parent;
+DELETE FROM crm.workflow_transition WHERE workflow = 'tk';
+
 -- Misconfigured triggers are clear errors.
 CREATE TABLE public.t2 (id bigint, state text);
 CREATE TRIGGER g BEFORE INSERT ON public.t2 FOR EACH ROW EXECUTE FUNCTION crm.workflow_guard();

@@ -16,8 +16,12 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "access/table.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "rewrite/rewriteHandler.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -115,6 +119,7 @@ typedef struct WfTrigger
 	Oid			infunc[NCOLS];
 	Oid			ioparam[NCOLS];
 	char	   *events;			/* quoted event table, NULL: none */
+	Oid			events_relid;
 	char	   *notify;			/* channel, NULL: none */
 	char	   *pause_status;
 	char	   *resolved_status;
@@ -123,6 +128,26 @@ typedef struct WfTrigger
 	char	   *default_priority;
 	struct WfTrigger *next;
 } WfTrigger;
+
+/*
+ * How to write into an event table.  A plain table whose six event columns
+ * have the expected types takes the direct path: the executor's simple
+ * relation insert (constraints, indexes, triggers, foreign keys all apply),
+ * without planning or running an INSERT statement.  Other tables (partitioned,
+ * or columns of other types) get a saved SPI INSERT.
+ */
+typedef struct WfEventTable
+{
+	Oid			relid;
+	bool		direct;
+	AttrNumber	att[6];			/* complaint_id, from, to, actor, at, note */
+	int			ndefaults;
+	AttrNumber *defatt;			/* other columns with a default */
+	Expr	  **defexpr;
+	struct WfEventTable *next;
+} WfEventTable;
+
+static WfEventTable *event_tables = NULL;
 
 /* Saved event INSERT plans, one per event table; kept for the backend's life. */
 typedef struct WfEventPlan
@@ -153,6 +178,7 @@ WfCache(void)
 		triggers = NULL;
 		policies = NULL;
 		categories = NULL;
+		event_tables = NULL;
 		policies_loaded = false;
 		wf_generation = gen;
 	}
@@ -314,7 +340,7 @@ CategoryPriority(const char *category)
 
 /* Turns an event table name into a quoted qualified name (it must exist). */
 static char *
-QuoteEventTable(const char *name)
+QuoteEventTable(const char *name, Oid *relidp)
 {
 	List	   *names = stringToQualifiedNameList(name);
 	RangeVar   *rv = makeRangeVarFromNameList(names);
@@ -325,6 +351,7 @@ QuoteEventTable(const char *name)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("event table \"%s\" of crm.workflow_guard does not exist", name),
 				 errhint("Create it with the columns of crm.complaint_event, or pass events=none.")));
+	*relidp = relid;
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
 }
@@ -496,7 +523,7 @@ GetTrigger(TriggerData *td)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("table \"%s\" has no id column for the event rows", RelationGetRelationName(rel)),
 				 errhint("Name it with 'id=column', or pass events=none.")));
-	tg->events = events ? QuoteEventTable(events) : NULL;
+	tg->events = events ? QuoteEventTable(events, &tg->events_relid) : NULL;
 	tg->notify = notify ? pstrdup(notify) : NULL;
 	MemoryContextSwitchTo(old);
 
@@ -789,6 +816,136 @@ EventPlan(const char *table)
 	return plan;
 }
 
+/* Describes an event table for the direct path (cached until it changes). */
+static WfEventTable *
+GetEventTable(Oid relid)
+{
+	static const char *const names[6] = {"complaint_id", "from_status", "to_status", "actor", "at", "note"};
+	static const Oid types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	MemoryContext cxt = WfCache();
+	MemoryContext old;
+	WfEventTable *et;
+	Relation	rel;
+	TupleDesc	desc;
+	int			i;
+
+	for (et = event_tables; et != NULL; et = et->next)
+		if (et->relid == relid)
+			return et;
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	old = MemoryContextSwitchTo(cxt);
+	et = palloc0(sizeof(WfEventTable));
+	et->relid = relid;
+	et->direct = (rel->rd_rel->relkind == RELKIND_RELATION);
+	for (i = 0; i < 6; i++)
+	{
+		et->att[i] = SPI_fnumber(desc, names[i]);
+		if (et->att[i] <= 0 || TupleDescAttr(desc, et->att[i] - 1)->atttypid != types[i])
+			et->direct = false;
+	}
+	if (et->direct)
+	{
+		et->defatt = palloc0(sizeof(AttrNumber) * desc->natts);
+		et->defexpr = palloc0(sizeof(Expr *) * desc->natts);
+		for (i = 1; i <= desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i - 1);
+			Node	   *expr;
+			int			k;
+
+			if (att->attisdropped || att->attgenerated)
+				continue;
+			for (k = 0; k < 6 && et->att[k] != i; k++)
+				;
+			if (k < 6)
+				continue;
+			expr = build_column_default(rel, i);
+			if (expr == NULL)
+				continue;
+			et->defatt[et->ndefaults] = i;
+			et->defexpr[et->ndefaults] = (Expr *) copyObject(expr);
+			et->ndefaults++;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	table_close(rel, AccessShareLock);
+	crm_cache_watch(relid);
+	et->next = event_tables;
+	event_tables = et;
+	return et;
+}
+
+/* Inserts one event row through the executor's simple insert. */
+static void
+WriteEventDirect(WfEventTable *et, int64 id, const char *from, const char *to, const char *note)
+{
+	Relation	rel = table_open(et->relid, RowExclusiveLock);
+	EState	   *estate = CreateExecutorState();
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	TupleTableSlot *slot;
+	ExprContext *econtext;
+	MemoryContext old;
+	int			i;
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = et->relid;
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	estate->es_output_cid = GetCurrentCommandId(true);
+	AfterTriggerBeginQuery();
+	ExecOpenIndices(rri, false);
+
+	slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsVirtual);
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	econtext = GetPerTupleExprContext(estate);
+	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+	for (i = 0; i < et->ndefaults; i++)
+	{
+		ExprState  *es = ExecPrepareExpr(et->defexpr[i], estate);
+		AttrNumber	a = et->defatt[i];
+
+		slot->tts_values[a - 1] = ExecEvalExpr(es, econtext, &slot->tts_isnull[a - 1]);
+	}
+	slot->tts_values[et->att[0] - 1] = Int64GetDatum(id);
+	slot->tts_isnull[et->att[0] - 1] = false;
+	if (from != NULL)
+	{
+		slot->tts_values[et->att[1] - 1] = CStringGetTextDatum(from);
+		slot->tts_isnull[et->att[1] - 1] = false;
+	}
+	if (to != NULL)
+	{
+		slot->tts_values[et->att[2] - 1] = CStringGetTextDatum(to);
+		slot->tts_isnull[et->att[2] - 1] = false;
+	}
+	slot->tts_values[et->att[3] - 1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	slot->tts_isnull[et->att[3] - 1] = false;
+	slot->tts_values[et->att[4] - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	slot->tts_isnull[et->att[4] - 1] = false;
+	if (note != NULL)
+	{
+		slot->tts_values[et->att[5] - 1] = CStringGetTextDatum(note);
+		slot->tts_isnull[et->att[5] - 1] = false;
+	}
+	MemoryContextSwitchTo(old);
+	ExecStoreVirtualTuple(slot);
+
+	ExecSimpleRelationInsert(rri, estate, slot);
+
+	ExecCloseIndices(rri);
+	AfterTriggerEndQuery(estate);
+	ExecCloseResultRelations(estate);
+	ExecCloseRangeTableRelations(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+}
+
 /* Inserts one event row. */
 static void
 WriteEvent(WfRow *r, int64 id, const char *from, const char *to, const char *note)
@@ -797,7 +954,13 @@ WriteEvent(WfRow *r, int64 id, const char *from, const char *to, const char *not
 	Datum		vals[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int			ret;
+	WfEventTable *et = GetEventTable(r->tg->events_relid);
 
+	if (et->direct)
+	{
+		WriteEventDirect(et, id, from, to, note);
+		return;
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = EventPlan(r->tg->events);
