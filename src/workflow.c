@@ -17,6 +17,7 @@
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "access/table.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -906,10 +907,28 @@ WriteEventDirect(WfEventTable *et, int64 id, const char *from, const char *to, c
 	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
 	for (i = 0; i < et->ndefaults; i++)
 	{
-		ExprState  *es = ExecPrepareExpr(et->defexpr[i], estate);
 		AttrNumber	a = et->defatt[i];
 
-		slot->tts_values[a - 1] = ExecEvalExpr(es, econtext, &slot->tts_isnull[a - 1]);
+		if (IsA(et->defexpr[i], NextValueExpr))
+		{
+			/* identity column: the sequence directly, as the executor would */
+			NextValueExpr *nv = (NextValueExpr *) et->defexpr[i];
+			int64		v = nextval_internal(nv->seqid, false);
+
+			if (nv->typeId == INT8OID)
+				slot->tts_values[a - 1] = Int64GetDatum(v);
+			else if (nv->typeId == INT4OID)
+				slot->tts_values[a - 1] = Int32GetDatum((int32) v);
+			else
+				slot->tts_values[a - 1] = Int16GetDatum((int16) v);
+			slot->tts_isnull[a - 1] = false;
+		}
+		else
+		{
+			ExprState  *es = ExecPrepareExpr(et->defexpr[i], estate);
+
+			slot->tts_values[a - 1] = ExecEvalExpr(es, econtext, &slot->tts_isnull[a - 1]);
+		}
 	}
 	slot->tts_values[et->att[0] - 1] = Int64GetDatum(id);
 	slot->tts_isnull[et->att[0] - 1] = false;
