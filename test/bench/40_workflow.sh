@@ -10,6 +10,7 @@ WF_SECS=${WF_SECS:-5}
 WF_ROUNDS=${WF_ROUNDS:-3}
 
 crm_psql <<'SQL'
+SET client_min_messages = warning;
 DROP TABLE IF EXISTS wf_none, wf_plpgsql, wf_c, wf_plpgsql_event, wf_c_event;
 DROP FUNCTION IF EXISTS wf_plpgsql_guard();
 CREATE TABLE wf_none (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
