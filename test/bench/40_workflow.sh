@@ -11,12 +11,14 @@ WF_ROUNDS=${WF_ROUNDS:-3}
 
 crm_psql <<'SQL'
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS wf_none, wf_plpgsql, wf_c, wf_plpgsql_event, wf_c_event;
+DROP TABLE IF EXISTS wf_none, wf_plpgsql, wf_c, wf_cn, wf_plpgsql_event, wf_c_event, wf_cn_event;
 DROP FUNCTION IF EXISTS wf_plpgsql_guard();
 CREATE TABLE wf_none (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 ALTER TABLE wf_none ALTER COLUMN status SET DEFAULT 'received', ALTER COLUMN priority SET DEFAULT 'normal';
 CREATE TABLE wf_plpgsql (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 CREATE TABLE wf_c (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE TABLE wf_cn (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE TABLE wf_cn_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
 CREATE TABLE wf_plpgsql_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
 CREATE TABLE wf_c_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
 
@@ -92,6 +94,9 @@ END $$;
 CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_plpgsql FOR EACH ROW EXECUTE FUNCTION wf_plpgsql_guard();
 CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_c FOR EACH ROW
     EXECUTE FUNCTION crm.workflow_guard('complaint', 'events=wf_c_event');
+-- The same without NOTIFY, to show what the notifications cost.
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_cn FOR EACH ROW
+    EXECUTE FUNCTION crm.workflow_guard('complaint', 'events=wf_cn_event', 'notify=none');
 SQL
 
 wf_script() {
@@ -114,20 +119,21 @@ wf_tps() {
     rm -f "$f"
 }
 
-# Rounds interleaved so that background load hits all three alike; best of each.
-declare -A wf_best=([wf_none]=0 [wf_plpgsql]=0 [wf_c]=0)
+# Rounds interleaved so that background load hits all tables alike; best of each.
+declare -A wf_best=([wf_none]=0 [wf_plpgsql]=0 [wf_c]=0 [wf_cn]=0)
 for _ in $(seq "$WF_ROUNDS"); do
-    for t in wf_none wf_plpgsql wf_c; do
+    for t in wf_none wf_plpgsql wf_c wf_cn; do
         tps=$(wf_tps "$t"); tps=${tps:-0}
         if awk "BEGIN{exit !($tps > ${wf_best[$t]})}"; then wf_best[$t]=$tps; fi
     done
 done
 echo "  pgbench: 1 insert + 2 status moves per transaction, 2 clients, -M ${WF_MODE:-prepared}, synchronous_commit off, best of ${WF_ROUNDS} interleaved runs of ${WF_SECS}s"
-for t in wf_none wf_plpgsql wf_c; do
+for t in wf_none wf_plpgsql wf_c wf_cn; do
     case $t in
         wf_none) label="no trigger" ;;
         wf_plpgsql) label="PL/pgSQL trigger (same work)" ;;
         wf_c) label="crm.workflow_guard (C)" ;;
+        wf_cn) label="crm.workflow_guard (C), notify=none (both above NOTIFY)" ;;
     esac
     awk -v l="$label" -v t="${wf_best[$t]}" -v r="${wf_best[wf_none]}" \
         'BEGIN { printf "  %-58s %10.0f tps  %6.2f of no trigger\n", l, t, t / r }'
