@@ -110,3 +110,21 @@ SELECT crm.define_calendar('shanghai', 'Asia/Shanghai', 'mon-fri 09:00-12:00');
 SELECT crm.business_diff('2026-11-23 00:00+00', '2026-11-24 00:00+00', 'shanghai');
 SELECT crm.add_holiday('shanghai', '2026-11-23');
 SELECT crm.business_diff('2026-11-23 00:00+00', '2026-11-24 00:00+00', 'shanghai');
+
+-- The functions are parallel safe: the same result under a forced parallel plan.
+CREATE TABLE sla_times AS SELECT timestamptz '2026-01-01' + i * interval '17 minutes' AS t FROM generate_series(1, 20000) i;
+ANALYZE sla_times;
+SELECT sum(extract(epoch FROM crm.business_add(t, '3 hours', 'paris') - t)) AS serial FROM sla_times \gset
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT sum(extract(epoch FROM crm.business_add(t, '3 hours', 'paris') - t)) FROM sla_times;
+SELECT sum(extract(epoch FROM crm.business_add(t, '3 hours', 'paris') - t)) = :serial AS parallel_equals_serial,
+       bool_and(crm.business_diff(t, crm.business_add(t, '3 hours', 'paris'), 'paris') = interval '3 hours') AS all_three_hours
+  FROM sla_times;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+DROP TABLE sla_times;
