@@ -13,7 +13,8 @@ OBJS = \
 	src/email_core.o src/email.o \
 	src/phone_core.o src/phone.o \
 	src/similarity.o \
-	src/tagset.o
+	src/tagset.o \
+	src/sla.o src/workflow.o
 
 # SQL definitions, concatenated in this order into the install script.
 SQL_SRC = \
@@ -23,7 +24,9 @@ SQL_SRC = \
 	src/similarity.sql \
 	src/schema.sql \
 	src/quality.sql \
-	src/tagset.sql
+	src/tagset.sql \
+	src/sla.sql \
+	src/workflow.sql
 
 MODULE_big = crm
 DATA_built = crm--$(EXTVERSION).sql
@@ -31,7 +34,7 @@ DATA       = $(wildcard src/updates/crm--*--*.sql) $(wildcard src/history/crm--*
 EXTRA_CLEAN = crm--$(EXTVERSION).sql test/fuzz/fuzz_inputs
 
 # pg_regress tests in sql/ with expected output in expected/.
-REGRESS = email phone similarity schema quality merge tagset catalog extension
+REGRESS = email phone similarity schema quality merge tagset sla workflow catalog extension
 REGRESS_OPTS = --load-extension=crm
 
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

@@ -15,6 +15,8 @@ INSERT INTO purchase (customer_id, purchased_at, channel, product, quantity, amo
 INSERT INTO interaction (customer_id, occurred_at, channel, kind, content) VALUES
     (202, '2025-01-05', 'phone', 'complaint', 'drink was cold'),
     (202, '2025-01-06', 'email', 'suggestion', 'more oat milk');
+INSERT INTO complaint (customer_id, channel, category, priority, subject)
+VALUES (202, 'phone', 'delivery_delay', 'normal', 'order arrived cold');
 -- A table of the user's own that references customers moves too.
 CREATE TABLE public.loyalty_card (card text PRIMARY KEY, customer_id bigint REFERENCES crm.customer (id));
 INSERT INTO public.loyalty_card VALUES ('LC-1', 202), ('LC-2', 203);
@@ -23,6 +25,7 @@ CREATE TEMP TABLE before AS
 SELECT (SELECT count(*) FROM purchase) AS purchases, (SELECT sum(amount) FROM purchase) AS amount,
        (SELECT count(*) FROM interaction) AS interactions, (SELECT count(*) FROM customer_identity) AS identities,
        (SELECT count(*) FROM public.loyalty_card) AS cards,
+       (SELECT count(*) FROM complaint) AS complaints, (SELECT count(*) FROM complaint_event) AS complaint_events,
        (SELECT count(*) FROM purchase WHERE customer_id IN (201, 202)) AS pair_purchases,
        (SELECT updated_at FROM customer WHERE id = 201) AS keep_updated;
 
@@ -40,12 +43,15 @@ SELECT (SELECT count(*) FROM purchase) = b.purchases AS purchases_kept,
        (SELECT count(*) FROM interaction) = b.interactions AS interactions_kept,
        (SELECT count(*) FROM customer_identity) = b.identities AS identities_kept,
        (SELECT count(*) FROM public.loyalty_card) = b.cards AS cards_kept,
+       (SELECT count(*) FROM complaint WHERE customer_id = 201) = b.complaints AS complaint_moved,
+       (SELECT count(*) FROM complaint_event) = b.complaint_events AS no_workflow_event_for_a_merge,
        (SELECT count(*) FROM purchase WHERE customer_id = 201) = b.pair_purchases AS all_purchases_on_keep
   FROM before b;
 SELECT count(*) AS rows_left_on_duplicate FROM (
     SELECT customer_id FROM purchase WHERE customer_id = 202
     UNION ALL SELECT customer_id FROM interaction WHERE customer_id = 202
     UNION ALL SELECT customer_id FROM customer_identity WHERE customer_id = 202
+    UNION ALL SELECT customer_id FROM complaint WHERE customer_id = 202
     UNION ALL SELECT customer_id FROM public.loyalty_card WHERE customer_id = 202) s;
 SELECT resolve_customer('social', 'WX-202') AS wx, resolve_customer('store_card', 'CARD-202') AS card;
 SELECT count(*) AS duplicate_rows FROM customer WHERE id = 202;
@@ -63,5 +69,8 @@ SELECT id, name, (SELECT count(*) FROM purchase WHERE customer_id = 203) AS purc
 SELECT merge_customers(201, 202);
 
 DROP TABLE public.loyalty_card;
-DELETE FROM interaction; DELETE FROM purchase; DELETE FROM customer_identity; DELETE FROM customer; DELETE FROM customer_merge;
+DELETE FROM complaint_event; DELETE FROM complaint; DELETE FROM interaction; DELETE FROM purchase; DELETE FROM customer_identity; DELETE FROM customer; DELETE FROM customer_merge;
+-- Later tests number their complaints from 1.
+SELECT setval(pg_get_serial_sequence('crm.complaint', 'id'), 1, false) AS complaint_seq,
+       setval(pg_get_serial_sequence('crm.complaint_event', 'id'), 1, false) AS event_seq;
 RESET search_path;

@@ -10,6 +10,7 @@ command -v pg_prove >/dev/null 2>&1 || missing="$missing libtap-parser-sourcehan
 command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
 [ -x "/usr/lib/postgresql/$PG_MAJOR/bin/postgres" ] || missing="$missing postgresql-$PG_MAJOR"
+[ -f "/usr/share/postgresql/$PG_MAJOR/extension/pg_cron.control" ] || missing="$missing postgresql-$PG_MAJOR-cron"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     echo "installing:$missing"

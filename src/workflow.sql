@@ -1,0 +1,268 @@
+
+-- ---------------------------------------------------------------------------
+-- Complaint workflow: transitions, categories, complaints, events, the C
+-- trigger engine, escalation and the SLA views
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE crm.workflow_transition (
+    workflow              text NOT NULL CHECK (btrim(workflow) <> ''),
+    from_status           text CHECK (from_status ~ '^[a-z][a-z0-9_]*$'),
+    to_status             text NOT NULL CHECK (to_status ~ '^[a-z][a-z0-9_]*$'),
+    role                  name,
+    requires_confirmation boolean NOT NULL DEFAULT false,
+    builtin               boolean NOT NULL DEFAULT false,
+    CONSTRAINT workflow_transition_key UNIQUE NULLS NOT DISTINCT (workflow, from_status, to_status)
+);
+COMMENT ON TABLE crm.workflow_transition IS 'allowed status moves of each workflow, enforced by crm.workflow_guard(); from_status NULL marks an initial status';
+COMMENT ON COLUMN crm.workflow_transition.workflow IS 'workflow name, the first argument of crm.workflow_guard()';
+COMMENT ON COLUMN crm.workflow_transition.from_status IS 'status moved from; NULL: a status a new row may start in';
+COMMENT ON COLUMN crm.workflow_transition.to_status IS 'status moved to';
+COMMENT ON COLUMN crm.workflow_transition.role IS 'role whose members alone may make the move; NULL: anyone who may update the row';
+COMMENT ON COLUMN crm.workflow_transition.requires_confirmation IS 'the move needs the confirmation column (customer_confirmed) to be true';
+COMMENT ON COLUMN crm.workflow_transition.builtin IS 'true for the rows the extension ships; pg_dump keeps only the others';
+INSERT INTO crm.workflow_transition (workflow, from_status, to_status, requires_confirmation, builtin) VALUES
+    ('complaint', NULL,               'received',         false, true),
+    ('complaint', 'received',         'classified',       false, true),
+    ('complaint', 'received',         'cancelled',        false, true),
+    ('complaint', 'classified',       'investigating',    false, true),
+    ('complaint', 'classified',       'waiting_customer', false, true),
+    ('complaint', 'classified',       'escalated',        false, true),
+    ('complaint', 'classified',       'cancelled',        false, true),
+    ('complaint', 'investigating',    'waiting_customer', false, true),
+    ('complaint', 'investigating',    'escalated',        false, true),
+    ('complaint', 'investigating',    'resolved',         false, true),
+    ('complaint', 'investigating',    'cancelled',        false, true),
+    ('complaint', 'waiting_customer', 'investigating',    false, true),
+    ('complaint', 'waiting_customer', 'resolved',         false, true),
+    ('complaint', 'waiting_customer', 'cancelled',        false, true),
+    ('complaint', 'escalated',        'investigating',    false, true),
+    ('complaint', 'escalated',        'waiting_customer', false, true),
+    ('complaint', 'escalated',        'resolved',         false, true),
+    ('complaint', 'resolved',         'closed',           true,  true),
+    ('complaint', 'resolved',         'reopened',         false, true),
+    ('complaint', 'reopened',         'investigating',    false, true),
+    ('complaint', 'reopened',         'escalated',        false, true);
+
+CREATE TABLE crm.complaint_category (
+    category         text PRIMARY KEY CHECK (category ~ '^[a-z][a-z0-9_]*$'),
+    description      text NOT NULL,
+    default_priority text NOT NULL REFERENCES crm.sla_policy (priority) ON UPDATE CASCADE,
+    builtin          boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE crm.complaint_category IS 'complaint categories and the priority a complaint of the category gets when none is given';
+COMMENT ON COLUMN crm.complaint_category.category IS 'category code';
+COMMENT ON COLUMN crm.complaint_category.description IS 'what the category covers';
+COMMENT ON COLUMN crm.complaint_category.default_priority IS 'priority given to new complaints of this category';
+COMMENT ON COLUMN crm.complaint_category.builtin IS 'true for the rows the extension ships; pg_dump keeps only the others';
+INSERT INTO crm.complaint_category (category, description, default_priority, builtin) VALUES
+    ('food_safety',     'illness, contamination, foreign object, allergen', 'critical', true),
+    ('product_quality', 'taste, freshness, wrong or damaged product',       'high',     true),
+    ('billing',         'wrong charge, refund, payment',                    'normal',   true),
+    ('delivery_delay',  'late or missing delivery',                         'normal',   true),
+    ('service',         'staff attitude, waiting time in store',            'normal',   true),
+    ('app',             'app, mini-program or website problem',             'low',      true),
+    ('other',           'anything else',                                    'low',      true);
+
+CREATE TABLE crm.complaint (
+    id                 bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    customer_id        bigint REFERENCES crm.customer (id),
+    channel            text NOT NULL REFERENCES crm.channel (code) ON UPDATE CASCADE,
+    category           text NOT NULL DEFAULT 'other' REFERENCES crm.complaint_category (category) ON UPDATE CASCADE,
+    priority           text NOT NULL REFERENCES crm.sla_policy (priority) ON UPDATE CASCADE,
+    status             text NOT NULL,
+    assignee           text,
+    subject            text NOT NULL CHECK (btrim(subject) <> ''),
+    description        text,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    first_response_at  timestamptz,
+    resolved_at        timestamptz,
+    closed_at          timestamptz,
+    response_due       timestamptz,
+    resolution_due     timestamptz,
+    escalation_level   integer NOT NULL DEFAULT 0 CHECK (escalation_level >= 0),
+    customer_confirmed boolean NOT NULL DEFAULT false,
+    satisfaction       smallint CHECK (satisfaction BETWEEN 1 AND 5),
+    sla_paused         interval NOT NULL DEFAULT interval '0',
+    sla_paused_at      timestamptz,
+    status_note        text
+);
+CREATE INDEX complaint_customer_idx ON crm.complaint (customer_id);
+CREATE INDEX complaint_open_idx ON crm.complaint (status, resolution_due)
+    WHERE status NOT IN ('resolved', 'closed', 'cancelled');
+CREATE INDEX complaint_created_idx ON crm.complaint (created_at);
+COMMENT ON TABLE crm.complaint IS 'complaints from every channel; status moves, timestamps and deadlines are enforced by the trigger crm.workflow_guard(''complaint'')';
+COMMENT ON COLUMN crm.complaint.id IS 'complaint id';
+COMMENT ON COLUMN crm.complaint.customer_id IS 'the customer, when known';
+COMMENT ON COLUMN crm.complaint.channel IS 'channel it came through (phone, email, online, store, social...)';
+COMMENT ON COLUMN crm.complaint.category IS 'category (crm.complaint_category); gives the default priority';
+COMMENT ON COLUMN crm.complaint.priority IS 'priority (crm.sla_policy); left NULL on insert, it comes from the category; changing it recomputes the deadlines';
+COMMENT ON COLUMN crm.complaint.status IS 'workflow status; only the moves in crm.workflow_transition are allowed';
+COMMENT ON COLUMN crm.complaint.assignee IS 'staff member handling it; every change is an event';
+COMMENT ON COLUMN crm.complaint.subject IS 'one-line summary';
+COMMENT ON COLUMN crm.complaint.description IS 'what the customer reported';
+COMMENT ON COLUMN crm.complaint.created_at IS 'when it was received; the SLA clock starts here';
+COMMENT ON COLUMN crm.complaint.first_response_at IS 'stamped at the first status move (picked up)';
+COMMENT ON COLUMN crm.complaint.resolved_at IS 'stamped on the move to resolved; cleared on reopen';
+COMMENT ON COLUMN crm.complaint.closed_at IS 'stamped on the move to closed; cleared on reopen';
+COMMENT ON COLUMN crm.complaint.response_due IS 'deadline for the first response (maintained by the trigger)';
+COMMENT ON COLUMN crm.complaint.resolution_due IS 'deadline for the resolution, moved on by the time spent in waiting_customer (maintained by the trigger)';
+COMMENT ON COLUMN crm.complaint.escalation_level IS '0 on time; 1 first response overdue; 2 resolution overdue (raised by crm.escalate_overdue)';
+COMMENT ON COLUMN crm.complaint.customer_confirmed IS 'the customer confirmed the resolution; needed to close';
+COMMENT ON COLUMN crm.complaint.satisfaction IS 'customer satisfaction rating 1 to 5';
+COMMENT ON COLUMN crm.complaint.sla_paused IS 'business time spent in waiting_customer so far (maintained by the trigger)';
+COMMENT ON COLUMN crm.complaint.sla_paused_at IS 'when the current wait for the customer began, NULL when not waiting (maintained by the trigger)';
+COMMENT ON COLUMN crm.complaint.status_note IS 'write-only: a note set in an UPDATE goes to the event row and is not stored here';
+
+CREATE TABLE crm.complaint_event (
+    id           bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    complaint_id bigint NOT NULL REFERENCES crm.complaint (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    from_status  text,
+    to_status    text NOT NULL,
+    actor        text NOT NULL DEFAULT current_user,
+    at           timestamptz NOT NULL DEFAULT now(),
+    note         text
+);
+CREATE INDEX complaint_event_complaint_idx ON crm.complaint_event (complaint_id, id);
+COMMENT ON TABLE crm.complaint_event IS 'every status move, assignment, escalation and note of a complaint: who, when, what';
+COMMENT ON COLUMN crm.complaint_event.id IS 'event id, increasing in the order events were written';
+COMMENT ON COLUMN crm.complaint_event.complaint_id IS 'the complaint';
+COMMENT ON COLUMN crm.complaint_event.from_status IS 'status before (NULL when the complaint was created)';
+COMMENT ON COLUMN crm.complaint_event.to_status IS 'status after; equal to from_status for assignments, escalations and notes';
+COMMENT ON COLUMN crm.complaint_event.actor IS 'database role that made the change';
+COMMENT ON COLUMN crm.complaint_event.at IS 'transaction time of the change';
+COMMENT ON COLUMN crm.complaint_event.note IS 'status_note given with the change, or what happened (assigned to ..., escalated ...)';
+
+SELECT pg_catalog.pg_extension_config_dump('crm.workflow_transition', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('crm.complaint_category', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('crm.complaint', '');
+SELECT pg_catalog.pg_extension_config_dump('crm.complaint_event', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.complaint', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.complaint_event', 'id'), '');
+
+-- The engine reads its configuration as the user making the change.
+GRANT SELECT ON crm.workflow_transition, crm.complaint_category TO PUBLIC;
+
+CREATE FUNCTION crm.workflow_guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'workflow_guard' LANGUAGE C;
+COMMENT ON FUNCTION crm.workflow_guard() IS 'BEFORE INSERT OR UPDATE row trigger enforcing a workflow of crm.workflow_transition: arguments are the workflow name, then key=value settings (column names, events=, notify=); validates moves (SQLSTATE WF001), stamps times, computes SLA deadlines, pauses the clock in waiting_customer, writes events, sends NOTIFY';
+
+CREATE TRIGGER workflow_guard BEFORE INSERT OR UPDATE ON crm.complaint
+    FOR EACH ROW EXECUTE FUNCTION crm.workflow_guard('complaint');
+CREATE TRIGGER workflow_transition_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.workflow_transition
+    FOR EACH STATEMENT EXECUTE FUNCTION crm.config_changed();
+CREATE TRIGGER complaint_category_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.complaint_category
+    FOR EACH STATEMENT EXECUTE FUNCTION crm.config_changed();
+
+CREATE FUNCTION crm.escalate_overdue(now timestamptz DEFAULT now())
+    RETURNS TABLE (complaint_id bigint, status text, priority text, breach text,
+                   due timestamptz, escalation_level integer)
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    WITH overdue AS (
+        SELECT c.id,
+               CASE WHEN c.resolved_at IS NULL AND c.resolution_due <= $1 THEN 2 ELSE 1 END AS level
+          FROM crm.complaint c
+         WHERE c.status NOT IN ('resolved', 'closed', 'cancelled', 'waiting_customer')
+           AND ((c.escalation_level < 1 AND c.first_response_at IS NULL AND c.response_due <= $1)
+             OR (c.escalation_level < 2 AND c.resolved_at IS NULL AND c.resolution_due <= $1))
+           FOR UPDATE OF c
+    ), raised AS (
+        UPDATE crm.complaint c
+           SET escalation_level = o.level
+          FROM overdue o
+         WHERE c.id = o.id AND c.escalation_level < o.level
+        RETURNING c.id, c.status, c.priority, o.level,
+                  CASE o.level WHEN 2 THEN 'resolution' ELSE 'first_response' END AS breach,
+                  CASE o.level WHEN 2 THEN c.resolution_due ELSE c.response_due END AS due
+    ), events AS (
+        INSERT INTO crm.complaint_event (complaint_id, from_status, to_status, at, note)
+        SELECT r.id, r.status, r.status, $1,
+               format('escalated to level %s: %s overdue since %s', r.level,
+                      replace(r.breach, '_', ' '), r.due)
+          FROM raised r
+    )
+    SELECT r.id, r.status, r.priority, r.breach, r.due, r.level
+      FROM raised r
+     ORDER BY r.id;
+$$;
+COMMENT ON FUNCTION crm.escalate_overdue(timestamptz) IS 'raises the escalation level of open complaints past their deadlines (1: first response, 2: resolution), records an event for each, returns them; running it again does nothing more';
+
+CREATE VIEW crm.complaint_sla_board AS
+SELECT c.id AS complaint_id,
+       c.customer_id,
+       c.channel,
+       c.category,
+       c.priority,
+       c.status,
+       c.assignee,
+       c.created_at,
+       c.response_due,
+       c.resolution_due,
+       CASE WHEN c.first_response_at IS NULL AND c.response_due IS NOT NULL
+            THEN crm.business_diff(now(), c.response_due, p.calendar) END AS response_left,
+       CASE WHEN c.resolution_due IS NOT NULL
+            THEN crm.business_diff(coalesce(c.sla_paused_at, now()), c.resolution_due, p.calendar) END AS resolution_left,
+       c.sla_paused_at IS NOT NULL AS paused,
+       (c.first_response_at IS NULL AND c.response_due <= now())
+           OR (c.first_response_at > c.response_due) AS response_breached,
+       coalesce(c.sla_paused_at, now()) >= c.resolution_due AS resolution_breached,
+       c.escalation_level
+  FROM crm.complaint c
+  LEFT JOIN crm.sla_policy p ON p.priority = c.priority
+ WHERE c.status NOT IN ('resolved', 'closed', 'cancelled');
+COMMENT ON VIEW crm.complaint_sla_board IS 'open complaints with the business time left to their deadlines (negative: overdue), breach flags and escalation level';
+COMMENT ON COLUMN crm.complaint_sla_board.complaint_id IS 'complaint id';
+COMMENT ON COLUMN crm.complaint_sla_board.customer_id IS 'the customer, when known';
+COMMENT ON COLUMN crm.complaint_sla_board.channel IS 'channel the complaint came through';
+COMMENT ON COLUMN crm.complaint_sla_board.category IS 'complaint category';
+COMMENT ON COLUMN crm.complaint_sla_board.priority IS 'priority, which sets the SLA targets';
+COMMENT ON COLUMN crm.complaint_sla_board.status IS 'current workflow status';
+COMMENT ON COLUMN crm.complaint_sla_board.assignee IS 'staff member the complaint is assigned to';
+COMMENT ON COLUMN crm.complaint_sla_board.created_at IS 'when the complaint was received';
+COMMENT ON COLUMN crm.complaint_sla_board.response_due IS 'first-response deadline';
+COMMENT ON COLUMN crm.complaint_sla_board.resolution_due IS 'resolution deadline (moved later by time spent waiting for the customer)';
+COMMENT ON COLUMN crm.complaint_sla_board.response_breached IS 'the first-response deadline has passed without a response, or the response came late';
+COMMENT ON COLUMN crm.complaint_sla_board.resolution_breached IS 'the resolution deadline has passed';
+COMMENT ON COLUMN crm.complaint_sla_board.escalation_level IS 'how many times the complaint has been escalated';
+COMMENT ON COLUMN crm.complaint_sla_board.response_left IS 'business time left to the first-response deadline; NULL once responded';
+COMMENT ON COLUMN crm.complaint_sla_board.resolution_left IS 'business time left to the resolution deadline (frozen while waiting for the customer)';
+COMMENT ON COLUMN crm.complaint_sla_board.paused IS 'the SLA clock is stopped: waiting for the customer';
+
+CREATE VIEW crm.complaint_stats AS
+WITH m AS (
+    SELECT date_trunc('month', c.created_at)::date AS month,
+           c.category, c.channel, c.priority,
+           crm.business_diff(c.created_at, c.first_response_at, p.calendar) AS to_first_response,
+           crm.business_diff(c.created_at, c.resolved_at, p.calendar) - c.sla_paused AS to_resolution,
+           (coalesce(c.first_response_at, now()) > c.response_due)
+               OR (coalesce(c.resolved_at, c.sla_paused_at, now()) > c.resolution_due) AS breached
+      FROM crm.complaint c
+      LEFT JOIN crm.sla_policy p ON p.priority = c.priority
+)
+SELECT month, category, channel, priority,
+       count(*) AS complaints,
+       count(to_first_response) AS responded,
+       count(to_resolution) AS resolved,
+       count(*) FILTER (WHERE breached) AS breached,
+       round(avg(breached::int), 4) AS breach_rate,
+       justify_hours(avg(to_first_response)) AS mean_first_response,
+       justify_hours(make_interval(secs => percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM to_first_response)))) AS p90_first_response,
+       justify_hours(avg(to_resolution)) AS mean_resolution,
+       justify_hours(make_interval(secs => percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM to_resolution)))) AS p90_resolution
+  FROM m
+ GROUP BY month, category, channel, priority;
+COMMENT ON VIEW crm.complaint_stats IS 'complaint volume, SLA breach rate, mean and 90th percentile business time to first response and to resolution (paused time excluded), per month, category, channel and priority';
+COMMENT ON COLUMN crm.complaint_stats.month IS 'month the complaints were received';
+COMMENT ON COLUMN crm.complaint_stats.category IS 'complaint category';
+COMMENT ON COLUMN crm.complaint_stats.channel IS 'channel the complaints came through';
+COMMENT ON COLUMN crm.complaint_stats.priority IS 'priority';
+COMMENT ON COLUMN crm.complaint_stats.complaints IS 'number of complaints received';
+COMMENT ON COLUMN crm.complaint_stats.responded IS 'how many have had a first response';
+COMMENT ON COLUMN crm.complaint_stats.resolved IS 'how many have been resolved';
+COMMENT ON COLUMN crm.complaint_stats.breached IS 'how many missed (or are past) a deadline';
+COMMENT ON COLUMN crm.complaint_stats.mean_first_response IS 'mean business time to the first response';
+COMMENT ON COLUMN crm.complaint_stats.p90_first_response IS '90th percentile of the business time to the first response';
+COMMENT ON COLUMN crm.complaint_stats.mean_resolution IS 'mean business time to resolution, time waiting for the customer excluded';
+COMMENT ON COLUMN crm.complaint_stats.p90_resolution IS '90th percentile of the business time to resolution, time waiting for the customer excluded';
+COMMENT ON COLUMN crm.complaint_stats.breach_rate IS 'share of complaints that missed (or are past) a deadline';

@@ -1,0 +1,142 @@
+# Workflow section of make bench: pgbench throughput of one insert and two
+# status moves per transaction (2 clients, synchronous_commit off) on the same
+# table with no trigger, with a PL/pgSQL trigger doing the same work as the
+# engine (validation against crm.workflow_transition, stamps, deadlines from
+# crm.sla_policy, pause clock, event row, NOTIFY) and with crm.workflow_guard.
+# shellcheck shell=bash
+
+WF_PGBENCH=${PGBENCH:-$("$PG_CONFIG" --bindir)/pgbench}
+WF_SECS=${WF_SECS:-5}
+WF_ROUNDS=${WF_ROUNDS:-3}
+
+crm_psql <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS wf_none, wf_plpgsql, wf_c, wf_cn, wf_plpgsql_event, wf_c_event, wf_cn_event;
+DROP FUNCTION IF EXISTS wf_plpgsql_guard();
+CREATE TABLE wf_none (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+ALTER TABLE wf_none ALTER COLUMN status SET DEFAULT 'received', ALTER COLUMN priority SET DEFAULT 'normal';
+CREATE TABLE wf_plpgsql (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE TABLE wf_c (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE TABLE wf_cn (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE TABLE wf_cn_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
+CREATE TABLE wf_plpgsql_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
+CREATE TABLE wf_c_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
+
+-- What a user would write in PL/pgSQL for the same rules.
+CREATE FUNCTION wf_plpgsql_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    t crm.workflow_transition;
+    p crm.sla_policy;
+    old_status text := CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END;
+    moved boolean;
+    recompute boolean := false;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.status := coalesce(NEW.status, 'received');
+        NEW.created_at := coalesce(NEW.created_at, now());
+        IF NEW.priority IS NULL THEN
+            NEW.priority := coalesce((SELECT default_priority FROM crm.complaint_category
+                                       WHERE category = NEW.category), 'normal');
+        END IF;
+        NEW.sla_paused := coalesce(NEW.sla_paused, interval '0');
+        NEW.sla_paused_at := NULL;
+        moved := true;
+        recompute := true;
+    ELSE
+        NEW.response_due := OLD.response_due;
+        NEW.resolution_due := OLD.resolution_due;
+        NEW.sla_paused := OLD.sla_paused;
+        NEW.sla_paused_at := OLD.sla_paused_at;
+        NEW.created_at := OLD.created_at;
+        moved := NEW.status IS DISTINCT FROM OLD.status;
+        recompute := NEW.priority IS DISTINCT FROM OLD.priority;
+    END IF;
+    IF moved THEN
+        SELECT * INTO t FROM crm.workflow_transition
+         WHERE workflow = 'complaint' AND from_status IS NOT DISTINCT FROM old_status AND to_status = NEW.status;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'invalid transition from "%" to "%"', old_status, NEW.status USING ERRCODE = 'WF001',
+                HINT = (SELECT 'Allowed: ' || string_agg(to_status, ', ') FROM crm.workflow_transition
+                         WHERE workflow = 'complaint' AND from_status IS NOT DISTINCT FROM old_status);
+        END IF;
+        IF t.role IS NOT NULL AND NOT pg_has_role(t.role, 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied' USING ERRCODE = '42501';
+        END IF;
+        IF t.requires_confirmation AND NOT NEW.customer_confirmed THEN
+            RAISE EXCEPTION 'not confirmed' USING ERRCODE = 'WF002';
+        END IF;
+        IF TG_OP = 'UPDATE' THEN
+            IF OLD.first_response_at IS NULL THEN NEW.first_response_at := coalesce(NEW.first_response_at, now()); END IF;
+            IF NEW.status = 'resolved' THEN NEW.resolved_at := now(); END IF;
+            IF NEW.status = 'closed' THEN NEW.closed_at := now(); END IF;
+            IF NEW.status = 'reopened' THEN NEW.resolved_at := NULL; NEW.closed_at := NULL; END IF;
+            IF NEW.status = 'waiting_customer' THEN NEW.sla_paused_at := now(); END IF;
+            IF OLD.status = 'waiting_customer' THEN
+                SELECT * INTO p FROM crm.sla_policy WHERE priority = NEW.priority;
+                NEW.sla_paused := NEW.sla_paused + crm.business_diff(OLD.sla_paused_at, now(), p.calendar);
+                NEW.sla_paused_at := NULL;
+                recompute := true;
+            END IF;
+        END IF;
+        INSERT INTO wf_plpgsql_event (complaint_id, from_status, to_status, note)
+        VALUES (NEW.id, old_status, NEW.status, NEW.status_note);
+        PERFORM pg_notify('crm_complaint', json_build_object('table', TG_TABLE_NAME, 'id', NEW.id, 'from', old_status,
+                                                             'to', NEW.status, 'priority', NEW.priority)::text);
+    END IF;
+    NEW.status_note := NULL;
+    IF recompute THEN
+        SELECT * INTO p FROM crm.sla_policy WHERE priority = NEW.priority;
+        NEW.response_due := crm.business_add(NEW.created_at, p.first_response, p.calendar);
+        NEW.resolution_due := crm.business_add(NEW.created_at, p.resolution + NEW.sla_paused, p.calendar);
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_plpgsql FOR EACH ROW EXECUTE FUNCTION wf_plpgsql_guard();
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_c FOR EACH ROW
+    EXECUTE FUNCTION crm.workflow_guard('complaint', 'events=wf_c_event');
+-- The same without NOTIFY, to show what the notifications cost.
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_cn FOR EACH ROW
+    EXECUTE FUNCTION crm.workflow_guard('complaint', 'events=wf_cn_event', 'notify=none');
+SQL
+
+wf_script() {
+    cat <<EOF2
+BEGIN;
+INSERT INTO $1 (channel, category, subject) VALUES ('phone', 'billing', 'bench') RETURNING id \gset
+UPDATE $1 SET status = 'classified' WHERE id = :id;
+UPDATE $1 SET status = 'investigating' WHERE id = :id;
+END;
+EOF2
+}
+
+# Prints the transactions per second of one pgbench run on a table.
+wf_tps() {
+    local f
+    f=$(mktemp)
+    wf_script "$1" >"$f"
+    PGOPTIONS='-c synchronous_commit=off' "$WF_PGBENCH" -n -M "${WF_MODE:-prepared}" -c 2 -j 2 -T "$WF_SECS" -f "$f" 2>&1 \
+        | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+    rm -f "$f"
+}
+
+# Rounds interleaved so that background load hits all tables alike; best of each.
+declare -A wf_best=([wf_none]=0 [wf_plpgsql]=0 [wf_c]=0 [wf_cn]=0)
+for _ in $(seq "$WF_ROUNDS"); do
+    for t in wf_none wf_plpgsql wf_c wf_cn; do
+        tps=$(wf_tps "$t"); tps=${tps:-0}
+        if awk "BEGIN{exit !($tps > ${wf_best[$t]})}"; then wf_best[$t]=$tps; fi
+    done
+done
+echo "  pgbench: 1 insert + 2 status moves per transaction, 2 clients, -M ${WF_MODE:-prepared}, synchronous_commit off, best of ${WF_ROUNDS} interleaved runs of ${WF_SECS}s"
+for t in wf_none wf_plpgsql wf_c wf_cn; do
+    case $t in
+        wf_none) label="no trigger" ;;
+        wf_plpgsql) label="PL/pgSQL trigger (same work)" ;;
+        wf_c) label="crm.workflow_guard (C)" ;;
+        wf_cn) label="crm.workflow_guard (C), notify=none (both above NOTIFY)" ;;
+    esac
+    awk -v l="$label" -v t="${wf_best[$t]}" -v r="${wf_best[wf_none]}" \
+        'BEGIN { printf "  %-58s %10.0f tps  %6.2f of no trigger\n", l, t, t / r }'
+done
+crm_psql -At -c "SELECT '  rows: ' || (SELECT count(*) FROM wf_c) || ' complaints, ' || (SELECT count(*) FROM wf_c_event) || ' events (C); '
+                 || (SELECT count(*) FROM wf_plpgsql) || ' complaints, ' || (SELECT count(*) FROM wf_plpgsql_event) || ' events (PL/pgSQL)'"
