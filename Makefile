@@ -12,7 +12,8 @@ OBJS = \
 	src/crm.o \
 	src/email_core.o src/email.o \
 	src/phone_core.o src/phone.o \
-	src/similarity.o
+	src/similarity.o \
+	src/rfm.o
 
 # SQL definitions, concatenated in this order into the install script.
 SQL_SRC = \
@@ -21,7 +22,9 @@ SQL_SRC = \
 	src/phone.sql \
 	src/similarity.sql \
 	src/schema.sql \
-	src/quality.sql
+	src/quality.sql \
+	src/rfm.sql \
+	src/tier.sql
 
 MODULE_big = crm
 DATA_built = crm--$(EXTVERSION).sql
@@ -29,7 +32,7 @@ DATA       = $(wildcard src/updates/crm--*--*.sql)
 EXTRA_CLEAN = crm--$(EXTVERSION).sql test/fuzz/fuzz_inputs
 
 # pg_regress tests in sql/ with expected output in expected/.
-REGRESS = email
+REGRESS = email rfm tier
 REGRESS_OPTS = --load-extension=crm
 
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
