@@ -35,6 +35,7 @@
 #include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/lsyscache.h"
@@ -412,8 +413,35 @@ syntax:
 	PG_RETURN_NULL();			/* not reached */
 }
 
+/*
+ * Writes a time in ISO 8601 at UTC ("2024-01-01 10:00:00+00"), whatever
+ * DateStyle and TimeZone say, so the text form reads back the same anywhere.
+ */
+static void
+AppendIsoUtc(StringInfo buf, TimestampTz t)
+{
+	char		s[MAXDATELEN + 1];
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(t))
+		EncodeSpecialTimestamp(t, s);
+	else if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) == 0)
+	{
+		tm.tm_isdst = 0;		/* print the +00 offset */
+		EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, s);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range"),
+				 errdetail("A crm.rfm_state holds a time that cannot be written."),
+				 errhint("Check the purchase times.")));
+	appendStringInfoString(buf, s);
+}
+
 PG_FUNCTION_INFO_V1(rfm_state_out);
-/* Text output of crm.rfm_state: (first,last,count,total). */
+/* Text output of crm.rfm_state: (first,last,count,total), times in ISO 8601 at UTC. */
 Datum
 rfm_state_out(PG_FUNCTION_ARGS)
 {
@@ -421,10 +449,11 @@ rfm_state_out(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "(%s,%s," INT64_FORMAT ",%s)",
-					 DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(s->first))),
-					 DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(s->last))),
-					 s->count,
+	appendStringInfoChar(&buf, '(');
+	AppendIsoUtc(&buf, s->first);
+	appendStringInfoChar(&buf, ',');
+	AppendIsoUtc(&buf, s->last);
+	appendStringInfo(&buf, "," INT64_FORMAT ",%s)", s->count,
 					 DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(RfmStateTotal(s)))));
 	PG_RETURN_CSTRING(buf.data);
 }

@@ -131,8 +131,8 @@ CREATE FUNCTION crm.rfm_state_in(cstring) RETURNS crm.rfm_state
     AS 'MODULE_PATHNAME', 'rfm_state_in' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.rfm_state_in(cstring) IS 'text input of crm.rfm_state: (first,last,count,total)';
 CREATE FUNCTION crm.rfm_state_out(crm.rfm_state) RETURNS cstring
-    AS 'MODULE_PATHNAME', 'rfm_state_out' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.rfm_state_out(crm.rfm_state) IS 'text output of crm.rfm_state';
+    AS 'MODULE_PATHNAME', 'rfm_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_state_out(crm.rfm_state) IS 'text output of crm.rfm_state, times in ISO 8601 at UTC whatever DateStyle and TimeZone say';
 CREATE FUNCTION crm.rfm_state_recv(internal) RETURNS crm.rfm_state
     AS 'MODULE_PATHNAME', 'rfm_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.rfm_state_recv(internal) IS 'binary input of crm.rfm_state';
