@@ -1067,57 +1067,28 @@ rfm_quintile(PG_FUNCTION_ARGS)
 }
 
 /* ------------------------------------------------------------------------
- * crm.rfm_analyze: one pass over a purchase table
+ * crm.rfm_table and the aggregate crm.rfm_collect(customer, time, amount):
+ * per-customer purchase count, last purchase and exact spend of a whole
+ * table in one state, a flat open-addressing hash table inside a varlena.
+ * Being a real type with exact text and binary forms, its partial states are
+ * combined by parallel query (and could be by Citus); crm.rfm_analyze runs
+ * it, so the scan is split over parallel workers.
  * ------------------------------------------------------------------------ */
+
+#ifndef HAVE_INT128
+#error "crm needs a compiler with 128-bit integers"
+#endif
 
 /*
  * Exact sums of numeric amounts without numeric arithmetic per row: amounts
- * are decoded from their on-disk digits (base 10000) into a 128-bit integer
- * of units of 10^-8.  Values this cannot hold exactly (more than 8 decimals,
- * 10^20 or more, NaN, infinity) switch that customer to numeric addition.
+ * are decoded from their stored digits (base 10000) into a 128-bit integer
+ * of units of 10^-8.  Amounts with more than 8 decimals or of 10^20 and more
+ * are rejected (documented; round them in a view).
  */
 #define NBASE_			10000
 #define FRAC_NDIGITS	2		/* base-10000 digits kept after the point */
-#define MAX_WEIGHT		4		/* largest base-10000 weight on the fast path */
+#define MAX_WEIGHT		4		/* largest base-10000 weight accepted */
 #define UNITS_SCALE		8		/* decimal digits of a unit */
-
-typedef struct RfmEntry
-{
-	int64		key;			/* customer id */
-	int64		count;			/* purchases */
-	TimestampTz last;			/* latest purchase */
-#ifdef HAVE_INT128
-	int128		units;			/* spend in units of 10^-8 (fast path) */
-#endif
-	Numeric		slow;			/* spend as numeric, when not on the fast path */
-	uint16		dscale;			/* largest display scale of the amounts */
-	char		status;			/* simplehash */
-} RfmEntry;
-
-/* 64-bit mix (the splitmix64 finaliser) for customer ids. */
-static inline uint32
-HashInt64(int64 k)
-{
-	uint64		x = (uint64) k;
-
-	x ^= x >> 30;
-	x *= UINT64CONST(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64CONST(0x94d049bb133111eb);
-	x ^= x >> 31;
-	return (uint32) x;
-}
-
-#define SH_PREFIX rfmh
-#define SH_ELEMENT_TYPE RfmEntry
-#define SH_KEY_TYPE int64
-#define SH_KEY key
-#define SH_HASH_KEY(tb, k) HashInt64(k)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
 
 /* The numeric on-disk header bits (stable since PostgreSQL 9.1). */
 #define NUM_SIGN_MASK		0xC000
@@ -1131,53 +1102,23 @@ HashInt64(int64 k)
 #define NUM_SHORT_WMASK		0x003F
 #define NUM_DSCALE_MASK		0x3FFF
 
+typedef enum UnitsResult
+{
+	UNITS_OK,
+	UNITS_NOT_FINITE,
+	UNITS_TOO_PRECISE
+} UnitsResult;
+
 /*
- * Reads a numeric's sign, weight, display scale and digits from its stored
- * form.  Returns false for NaN and infinities.
+ * Converts a stored numeric (plain or short varlena header) to units of
+ * 10^-8 and its display scale.
  */
-static bool
-NumericParts(struct varlena *v, bool *neg, int *weight, int *dscale,
-			 const char **digits, int *ndigits)
+static inline UnitsResult
+NumericToUnits(struct varlena *v, int128 *units, int *dscale)
 {
 	const char *d = VARDATA_ANY(v);
 	int			len = VARSIZE_ANY_EXHDR(v);
 	uint16		h;
-
-	if (len < (int) sizeof(uint16))
-		return false;
-	memcpy(&h, d, sizeof(h));
-	if ((h & NUM_SIGN_MASK) == NUM_SPECIAL)
-		return false;
-	if ((h & NUM_SIGN_MASK) == NUM_SHORT)
-	{
-		*neg = (h & NUM_SHORT_SIGN) != 0;
-		*dscale = (h & NUM_SHORT_DSCALE) >> NUM_SHORT_DSCALE_SHIFT;
-		*weight = (h & NUM_SHORT_WSIGN) ? (int) (h & NUM_SHORT_WMASK) - (NUM_SHORT_WMASK + 1)
-			: (int) (h & NUM_SHORT_WMASK);
-		*digits = d + sizeof(uint16);
-		*ndigits = (len - sizeof(uint16)) / sizeof(int16);
-	}
-	else
-	{
-		int16		w;
-
-		if (len < (int) (2 * sizeof(uint16)))
-			return false;
-		memcpy(&w, d + sizeof(uint16), sizeof(w));
-		*neg = (h & NUM_SIGN_MASK) == NUM_NEG;
-		*dscale = h & NUM_DSCALE_MASK;
-		*weight = w;
-		*digits = d + 2 * sizeof(uint16);
-		*ndigits = (len - 2 * sizeof(uint16)) / sizeof(int16);
-	}
-	return true;
-}
-
-#ifdef HAVE_INT128
-/* Converts a stored numeric to units of 10^-8; false when it does not fit. */
-static inline bool
-NumericToUnits(struct varlena *v, int128 *units, int *dscale)
-{
 	bool		neg;
 	int			weight,
 				ndigits,
@@ -1185,15 +1126,41 @@ NumericToUnits(struct varlena *v, int128 *units, int *dscale)
 	const char *digits;
 	int128		acc = 0;
 
-	if (!NumericParts(v, &neg, &weight, dscale, &digits, &ndigits))
-		return false;
+	if (len < (int) sizeof(uint16))
+		return UNITS_NOT_FINITE;
+	memcpy(&h, d, sizeof(h));
+	if ((h & NUM_SIGN_MASK) == NUM_SPECIAL)
+		return UNITS_NOT_FINITE;
+	if ((h & NUM_SIGN_MASK) == NUM_SHORT)
+	{
+		neg = (h & NUM_SHORT_SIGN) != 0;
+		*dscale = (h & NUM_SHORT_DSCALE) >> NUM_SHORT_DSCALE_SHIFT;
+		weight = (h & NUM_SHORT_WSIGN) ? (int) (h & NUM_SHORT_WMASK) - (NUM_SHORT_WMASK + 1)
+			: (int) (h & NUM_SHORT_WMASK);
+		digits = d + sizeof(uint16);
+		ndigits = (len - sizeof(uint16)) / sizeof(int16);
+	}
+	else
+	{
+		int16		w;
+
+		if (len < (int) (2 * sizeof(uint16)))
+			return UNITS_NOT_FINITE;
+		memcpy(&w, d + sizeof(uint16), sizeof(w));
+		neg = (h & NUM_SIGN_MASK) == NUM_NEG;
+		*dscale = h & NUM_DSCALE_MASK;
+		weight = w;
+		digits = d + 2 * sizeof(uint16);
+		ndigits = (len - 2 * sizeof(uint16)) / sizeof(int16);
+	}
 	if (ndigits == 0)
 	{
 		*units = 0;
-		return true;
+		*dscale = Min(*dscale, UNITS_SCALE);
+		return UNITS_OK;
 	}
 	if (weight > MAX_WEIGHT || weight - (ndigits - 1) < -FRAC_NDIGITS)
-		return false;
+		return UNITS_TOO_PRECISE;
 	for (i = 0; i < ndigits; i++)
 	{
 		int16		dig;
@@ -1205,16 +1172,18 @@ NumericToUnits(struct varlena *v, int128 *units, int *dscale)
 	for (i = weight - (ndigits - 1); i > -FRAC_NDIGITS; i--)
 		acc *= NBASE_;
 	*units = neg ? -acc : acc;
-	return true;
+	/* Digits past the 8th decimal are zero here, so a larger scale says nothing. */
+	*dscale = Min(*dscale, UNITS_SCALE);
+	return UNITS_OK;
 }
 
-/* Writes units of 10^-8 as a decimal string with dscale decimals. */
+/* Writes units of 10^-8 as a decimal with at least dscale decimals. */
 static char *
 UnitsToString(int128 units, int dscale, char *buf)
 {
 	char		tmp[64];
 	int			n = 0;
-	uint128		u = units < 0 ? (uint128) (-units) : (uint128) units;
+	uint128		u = units < 0 ? -(uint128) units : (uint128) units;
 	char	   *p = buf;
 	int			i,
 				keep;
@@ -1241,134 +1210,520 @@ UnitsToString(int128 units, int dscale, char *buf)
 	*p = '\0';
 	return buf;
 }
-#endif
 
-/* Collects per-customer figures from the rows of the scan query. */
-typedef struct RfmReceiver
-{
-	DestReceiver pub;
-	rfmh_hash  *hash;
-	MemoryContext hashcxt;
-	int64		rows;
-} RfmReceiver;
-
-/* Nothing to set up per run. */
-static void
-RfmReceiverStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
-{
-}
-
-/* Numeric addition into the hash table's memory context. */
-static void
-RfmEntryAddSlow(RfmReceiver *rcv, RfmEntry *e, Datum amount)
-{
-	MemoryContext old = MemoryContextSwitchTo(rcv->hashcxt);
-	Numeric		sum;
-
-#ifdef HAVE_INT128
-	if (e->slow == NULL)
-	{
-		char		buf[64];
-
-		e->slow = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-													  CStringGetDatum(UnitsToString(e->units, e->dscale, buf)),
-													  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-	}
-#endif
-	if (e->slow == NULL)
-		e->slow = DatumGetNumeric(DirectFunctionCall1(numeric_in, CStringGetDatum("0")));
-	sum = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(e->slow), amount));
-	pfree(e->slow);
-	e->slow = sum;
-	MemoryContextSwitchTo(old);
-}
-
-/* Counts one purchase row: (customer, time, amount); rows with a NULL are skipped. */
+/* Parses a decimal written by UnitsToString; false when it is not one. */
 static bool
-RfmReceiverSlot(TupleTableSlot *slot, DestReceiver *self)
+StringToUnits(const char *s, int128 *units, int *dscale)
 {
-	RfmReceiver *rcv = (RfmReceiver *) self;
-	RfmEntry   *e;
-	bool		found;
-	int64		key;
-	TimestampTz t;
-	struct varlena *amount;
+	bool		neg = false;
+	int128		acc = 0;
+	int			nint = 0,
+				nfrac = 0;
 
-	slot_getallattrs(slot);
-	if (slot->tts_isnull[0] || slot->tts_isnull[1] || slot->tts_isnull[2])
-		return true;
-	key = DatumGetInt64(slot->tts_values[0]);
-	t = DatumGetTimestampTz(slot->tts_values[1]);
-	amount = (struct varlena *) DatumGetPointer(slot->tts_values[2]);
-	if (VARATT_IS_EXTENDED(amount) && !VARATT_IS_SHORT(amount))
-		amount = pg_detoast_datum_packed(amount);
-
-	e = rfmh_insert(rcv->hash, key, &found);
-	if (!found)
+	if (*s == '-')
 	{
-		e->count = 0;
-		e->last = t;
-#ifdef HAVE_INT128
-		e->units = 0;
-#endif
-		e->slow = NULL;
-		e->dscale = 0;
+		neg = true;
+		s++;
 	}
-	e->count++;
-	if (t > e->last)
-		e->last = t;
-	rcv->rows++;
-
-#ifdef HAVE_INT128
-	if (e->slow == NULL)
+	for (; *s >= '0' && *s <= '9'; s++, nint++)
 	{
-		int128		u;
-		int			dscale;
-
-		if (NumericToUnits(amount, &u, &dscale))
+		if (nint >= 29)
+			return false;
+		acc = acc * 10 + (*s - '0');
+	}
+	if (nint == 0)
+		return false;
+	if (*s == '.')
+	{
+		for (s++; *s >= '0' && *s <= '9'; s++, nfrac++)
 		{
-			e->units += u;
-			if (dscale > e->dscale)
-				e->dscale = dscale;
-			return true;
+			if (nfrac >= UNITS_SCALE)
+				return false;
+			acc = acc * 10 + (*s - '0');
 		}
+		if (nfrac == 0)
+			return false;
 	}
-#endif
-	{
-		bool		neg;
-		int			weight,
-					dscale,
-					nd;
-		const char *dg;
-
-		if (!NumericParts(amount, &neg, &weight, &dscale, &dg, &nd))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("purchase amount of customer " INT64_FORMAT " is not a finite number", key),
-					 errdetail("Monetary value is a sum of amounts; NaN and infinity have no place in it."),
-					 errhint("Exclude those rows, for example with a view over the purchase table.")));
-		if (dscale > e->dscale)
-			e->dscale = dscale;
-		RfmEntryAddSlow(rcv, e, PointerGetDatum(pg_detoast_datum(amount)));
-	}
+	if (*s != '\0')
+		return false;
+	for (int i = nfrac; i < UNITS_SCALE; i++)
+		acc *= 10;
+	*units = neg ? -acc : acc;
+	*dscale = nfrac;
 	return true;
 }
 
-/* Nothing to tear down per run. */
-static void
-RfmReceiverShutdown(DestReceiver *self)
+#define RFM_TABLE_VERSION 1
+
+typedef struct RfmSlot
 {
+	int64		customer;		/* customer id */
+	int64		count;			/* purchases; 0 marks an empty slot */
+	TimestampTz last;			/* latest purchase */
+	int64		units_hi;		/* spend in units of 10^-8, high 64 bits */
+	uint64		units_lo;		/* low 64 bits (kept apart: varlenas are only 8-aligned) */
+	int32		dscale;			/* largest display scale of the amounts */
+	int32		unused;
+} RfmSlot;
+
+typedef struct RfmTable
+{
+	int32		vl_len_;		/* varlena header; covers every slot */
+	int32		version;		/* RFM_TABLE_VERSION */
+	int64		used;			/* customers */
+	int64		capacity;		/* slots, a power of two */
+	int64		rows;			/* purchases counted */
+	RfmSlot		slots[FLEXIBLE_ARRAY_MEMBER];
+} RfmTable;
+
+#define RFM_TABLE_HDRSZ offsetof(RfmTable, slots)
+#define RFM_TABLE_MAXCAP ((int64) 1 << 23)	/* 8M slots, 384 MB: 6M customers */
+
+static inline int128
+SlotUnits(const RfmSlot *s)
+{
+	return (int128) (((uint128) (uint64) s->units_hi << 64) | s->units_lo);
 }
 
-/* The receiver is freed with its memory context. */
-static void
-RfmReceiverDestroy(DestReceiver *self)
+static inline void
+SlotSetUnits(RfmSlot *s, int128 u)
 {
+	s->units_hi = (int64) (u >> 64);
+	s->units_lo = (uint64) u;
 }
+
+/* 64-bit mix (the splitmix64 finaliser) for customer ids. */
+static inline uint64
+HashCustomer(int64 k)
+{
+	uint64		x = (uint64) k;
+
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return x;
+}
+
+/* Allocates an empty table with capacity slots in the current memory context. */
+static RfmTable *
+RfmTableMake(int64 capacity)
+{
+	Size		sz;
+	RfmTable   *t;
+
+	if (capacity > RFM_TABLE_MAXCAP)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many customers for one crm.rfm_table"),
+				 errdetail("One state holds at most " INT64_FORMAT " customers.", RFM_TABLE_MAXCAP / 4 * 3),
+				 errhint("Score the customers in groups, for example by ranges of customer id in a view.")));
+	sz = RFM_TABLE_HDRSZ + capacity * sizeof(RfmSlot);
+	t = (RfmTable *) palloc0(sz);
+	SET_VARSIZE(t, sz);
+	t->version = RFM_TABLE_VERSION;
+	t->capacity = capacity;
+	return t;
+}
+
+/* The slot of a customer: its own, or the empty one where it belongs. */
+static inline RfmSlot *
+RfmTableSlot(RfmTable *t, int64 customer)
+{
+	uint64		mask = (uint64) t->capacity - 1;
+	uint64		i = HashCustomer(customer) & mask;
+
+	for (;;)
+	{
+		RfmSlot    *s = &t->slots[i];
+
+		if (s->count == 0 || s->customer == customer)
+			return s;
+		i = (i + 1) & mask;
+	}
+}
+
+/* Adds figures to a slot, erroring out rather than overflowing. */
+static inline void
+SlotAdd(RfmSlot *s, int64 customer, int64 count, TimestampTz last, int128 units, int dscale)
+{
+	int128		sum;
+
+	if (s->count == 0)
+	{
+		s->customer = customer;
+		s->count = count;
+		s->last = last;
+		SlotSetUnits(s, units);
+		s->dscale = dscale;
+		return;
+	}
+	if (__builtin_add_overflow(SlotUnits(s), units, &sum) ||
+		pg_add_s64_overflow(s->count, count, &s->count))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("total spend of customer " INT64_FORMAT " is out of range", customer),
+				 errdetail("crm.rfm_collect sums exactly up to about 10^30."),
+				 errhint("Use crm.rfm_stats, which sums in numeric.")));
+	SlotSetUnits(s, sum);
+	if (last > s->last)
+		s->last = last;
+	if (dscale > s->dscale)
+		s->dscale = dscale;
+}
+
+/* Returns t itself when it has room for extra more customers, else a bigger copy. */
+static RfmTable *
+RfmTableReserve(RfmTable *t, int64 extra)
+{
+	int64		cap = t->capacity;
+	RfmTable   *n;
+	int64		i;
+
+	while ((t->used + extra) * 4 > cap * 3)
+		cap *= 2;
+	if (cap == t->capacity)
+		return t;
+	n = RfmTableMake(cap);
+	n->used = t->used;
+	n->rows = t->rows;
+	for (i = 0; i < t->capacity; i++)
+		if (t->slots[i].count > 0)
+			*RfmTableSlot(n, t->slots[i].customer) = t->slots[i];
+	return n;
+}
+
+/* Adds one customer's figures, growing the table when needed. */
+static RfmTable *
+RfmTableAdd(RfmTable *t, int64 customer, int64 count, TimestampTz last, int128 units, int dscale)
+{
+	RfmSlot    *s = RfmTableSlot(t, customer);
+
+	if (s->count == 0)
+	{
+		if ((t->used + 1) * 4 > t->capacity * 3)
+		{
+			t = RfmTableReserve(t, 1);
+			s = RfmTableSlot(t, customer);
+		}
+		t->used++;
+	}
+	SlotAdd(s, customer, count, last, units, dscale);
+	return t;
+}
+
+/* Rejects a table from outside whose figures cannot be right. */
+static void
+CheckRfmSlot(int64 count, int dscale)
+{
+	if (count < 1 || dscale < 0 || dscale > UNITS_SCALE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid crm.rfm_table value"),
+				 errdetail("Each customer needs at least one purchase and a total with at most 8 decimals."),
+				 errhint("Use a value produced by crm.rfm_collect.")));
+}
+
+/* Compares slots by customer id, for a stable text form. */
+static int
+SlotCmp(const void *a, const void *b)
+{
+	int64		x = (*(RfmSlot *const *) a)->customer;
+	int64		y = (*(RfmSlot *const *) b)->customer;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* The used slots of a table, ordered by customer id. */
+static RfmSlot **
+SortedSlots(RfmTable *t)
+{
+	RfmSlot   **v = (RfmSlot **) palloc(Max(t->used, 1) * sizeof(RfmSlot *));
+	int64		i,
+				n = 0;
+
+	for (i = 0; i < t->capacity; i++)
+		if (t->slots[i].count > 0)
+			v[n++] = &t->slots[i];
+	qsort(v, n, sizeof(RfmSlot *), SlotCmp);
+	return v;
+}
+
+PG_FUNCTION_INFO_V1(rfm_table_in);
+/* Text input of crm.rfm_table: {rows:(customer,count,last,total),...}. */
+Datum
+rfm_table_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+	char	   *p = pstrdup(str);
+	char	   *end;
+	RfmTable   *t = RfmTableMake(64);
+	int64		rows;
+
+	if (*p++ != '{')
+		goto syntax;
+	errno = 0;
+	rows = strtoll(p, &end, 10);
+	if (end == p || errno != 0 || rows < 0 || *end != ':')
+		goto syntax;
+	p = end + 1;
+	while (*p == '(')
+	{
+		char	   *f[4];
+		int			k;
+		int64		customer,
+					count;
+		TimestampTz last;
+		int128		units;
+		int			dscale;
+
+		p++;
+		for (k = 0; k < 4; k++)
+		{
+			f[k] = p;
+			p += strcspn(p, k < 3 ? ",)" : ")");
+			if (*p != (k < 3 ? ',' : ')'))
+				goto syntax;
+			*p++ = '\0';
+		}
+		customer = pg_strtoint64(f[0]);
+		count = pg_strtoint64(f[1]);
+		last = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(f[2]),
+													   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+		if (!StringToUnits(f[3], &units, &dscale))
+			goto syntax;
+		CheckRfmSlot(count, dscale);
+		if (RfmTableSlot(t, customer)->count != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("customer " INT64_FORMAT " appears twice in a crm.rfm_table value", customer),
+					 errdetail("Each customer has one entry."),
+					 errhint("Use a value produced by crm.rfm_collect.")));
+		t = RfmTableAdd(t, customer, count, last, units, dscale);
+		if (*p == ',')
+			p++;
+		else
+			break;
+	}
+	if (*p++ != '}' || *p != '\0')
+		goto syntax;
+	t->rows = rows;
+	PG_RETURN_POINTER(t);
+
+syntax:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type crm.rfm_table"),
+			 errdetail("The text form is {rows:(customer,purchases,last purchase,spend),...}."),
+			 errhint("Use a value produced by crm.rfm_collect.")));
+	PG_RETURN_NULL();			/* not reached */
+}
+
+PG_FUNCTION_INFO_V1(rfm_table_out);
+/* Text output of crm.rfm_table, ordered by customer, times ISO 8601 at UTC. */
+Datum
+rfm_table_out(PG_FUNCTION_ARGS)
+{
+	RfmTable   *t = (RfmTable *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	RfmSlot   **v = SortedSlots(t);
+	StringInfoData buf;
+	int64		i;
+	char		num[64];
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{" INT64_FORMAT ":", t->rows);
+	for (i = 0; i < t->used; i++)
+	{
+		appendStringInfo(&buf, "%s(" INT64_FORMAT "," INT64_FORMAT ",", i ? "," : "",
+						 v[i]->customer, v[i]->count);
+		AppendIsoUtc(&buf, v[i]->last);
+		appendStringInfo(&buf, ",%s)", UnitsToString(SlotUnits(v[i]), v[i]->dscale, num));
+	}
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_CSTRING(buf.data);
+}
+
+PG_FUNCTION_INFO_V1(rfm_table_send);
+/* Binary output of crm.rfm_table, ordered by customer. */
+Datum
+rfm_table_send(PG_FUNCTION_ARGS)
+{
+	RfmTable   *t = (RfmTable *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	RfmSlot   **v = SortedSlots(t);
+	StringInfoData buf;
+	int64		i;
+
+	pq_begintypsend(&buf);
+	pq_sendint64(&buf, t->rows);
+	pq_sendint64(&buf, t->used);
+	for (i = 0; i < t->used; i++)
+	{
+		pq_sendint64(&buf, v[i]->customer);
+		pq_sendint64(&buf, v[i]->count);
+		pq_sendint64(&buf, v[i]->last);
+		pq_sendint64(&buf, v[i]->units_hi);
+		pq_sendint64(&buf, (int64) v[i]->units_lo);
+		pq_sendint32(&buf, v[i]->dscale);
+	}
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(rfm_table_recv);
+/* Binary input of crm.rfm_table. */
+Datum
+rfm_table_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int64		rows = pq_getmsgint64(buf);
+	int64		n = pq_getmsgint64(buf);
+	RfmTable   *t;
+	int64		i;
+
+	if (rows < 0 || n < 0 || n > (buf->len - buf->cursor) / 44)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary crm.rfm_table: bad count " INT64_FORMAT, n),
+				 errdetail("The message is shorter than the count it announces."),
+				 errhint("Send the value crm.rfm_table's send function produced.")));
+	t = RfmTableMake(64);
+	for (i = 0; i < n; i++)
+	{
+		RfmSlot		s;
+
+		s.customer = pq_getmsgint64(buf);
+		s.count = pq_getmsgint64(buf);
+		s.last = pq_getmsgint64(buf);
+		s.units_hi = pq_getmsgint64(buf);
+		s.units_lo = (uint64) pq_getmsgint64(buf);
+		s.dscale = pq_getmsgint(buf, 4);
+		CheckRfmSlot(s.count, s.dscale);
+		if (RfmTableSlot(t, s.customer)->count != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("customer " INT64_FORMAT " appears twice in a crm.rfm_table value", s.customer),
+					 errdetail("Each customer has one entry."),
+					 errhint("Send the value crm.rfm_table's send function produced.")));
+		t = RfmTableAdd(t, s.customer, s.count, s.last, SlotUnits(&s), s.dscale);
+	}
+	pq_getmsgend(buf);
+	t->rows = rows;
+	PG_RETURN_POINTER(t);
+}
+
+PG_FUNCTION_INFO_V1(rfm_collect_trans);
+/* Transition of crm.rfm_collect: counts one purchase; rows with a NULL are skipped. */
+Datum
+rfm_collect_trans(PG_FUNCTION_ARGS)
+{
+	RfmTable   *t;
+	int64		customer;
+	struct varlena *amount;
+	int128		units;
+	int			dscale;
+	UnitsResult res;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "rfm_collect_trans called in non-aggregate context");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	customer = PG_GETARG_INT64(1);
+	/* Read the amount where it lies: short headers need no copy. */
+	amount = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(3));
+	if (VARATT_IS_EXTENDED(amount) && !VARATT_IS_SHORT(amount))
+		amount = pg_detoast_datum_packed(amount);
+	res = NumericToUnits(amount, &units, &dscale);
+	if (res != UNITS_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("purchase amount %s of customer " INT64_FORMAT " cannot be summed exactly",
+						DatumGetCString(DirectFunctionCall1(numeric_out, PointerGetDatum(pg_detoast_datum(amount)))),
+						customer),
+				 res == UNITS_NOT_FINITE ?
+				 errdetail("Monetary value is a sum of amounts; NaN and infinity have no place in it.") :
+				 errdetail("Amounts must have at most 8 decimal places and be below 10^20."),
+				 errhint("Filter or round the amounts in a view and pass the view as source.")));
+
+	/* The state lives in the aggregate context: update it in place. */
+	t = PG_ARGISNULL(0) ? RfmTableMake(1024) : (RfmTable *) PG_GETARG_POINTER(0);
+	t = RfmTableAdd(t, customer, 1, PG_GETARG_TIMESTAMPTZ(2), units, dscale);
+	t->rows++;
+	PG_RETURN_POINTER(t);
+}
+
+PG_FUNCTION_INFO_V1(rfm_collect_combine);
+/* Combine of crm.rfm_collect: merges two tables (either may be NULL). */
+Datum
+rfm_collect_combine(PG_FUNCTION_ARGS)
+{
+	RfmTable   *a;
+	RfmTable   *b;
+	int64		i;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "rfm_collect_combine called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	b = (RfmTable *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	if (PG_ARGISNULL(0))
+		PG_RETURN_POINTER(datumCopy(PointerGetDatum(b), false, -1));
+	a = (RfmTable *) PG_GETARG_POINTER(0);
+	a = RfmTableReserve(a, b->used);
+	for (i = 0; i < b->capacity; i++)
+	{
+		RfmSlot    *s = &b->slots[i];
+
+		if (s->count > 0)
+			a = RfmTableAdd(a, s->customer, s->count, s->last, SlotUnits(s), s->dscale);
+	}
+	a->rows += b->rows;
+	PG_RETURN_POINTER(a);
+}
+
+PG_FUNCTION_INFO_V1(rfm_table_customers);
+/* crm.rfm_table_customers(table): its rows, ordered by customer. */
+Datum
+rfm_table_customers(PG_FUNCTION_ARGS)
+{
+	RfmTable   *t = (RfmTable *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	RfmSlot   **v;
+	int64		i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	v = SortedSlots(t);
+	for (i = 0; i < t->used; i++)
+	{
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		char		num[64];
+
+		values[0] = Int64GetDatum(v[i]->customer);
+		values[1] = Int64GetDatum(v[i]->count);
+		values[2] = TimestampTzGetDatum(v[i]->last);
+		values[3] = DirectFunctionCall3(numeric_in,
+										CStringGetDatum(UnitsToString(SlotUnits(v[i]), v[i]->dscale, num)),
+										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * crm.rfm_analyze: a whole purchase table in one call
+ * ------------------------------------------------------------------------ */
 
 /* Checks that a column exists and has one of the accepted types; returns its type. */
 static Oid
-CheckColumn(Oid relid, const char *col, const char *role, const Oid *ok, const char *okname)
+CheckColumn(Oid relid, const char *col, const char *role, const char *arg, const Oid *ok, const char *okname)
 {
 	AttrNumber	att = get_attnum(relid, col);
 	Oid			typ;
@@ -1379,9 +1734,7 @@ CheckColumn(Oid relid, const char *col, const char *role, const Oid *ok, const c
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of relation %s does not exist", col, get_rel_name(relid)),
 				 errdetail("crm.rfm_analyze reads the %s from that column.", role),
-				 errhint("Pass the column's name as the %s argument.",
-						 strcmp(role, "customer id") == 0 ? "customer_col" :
-						 strcmp(role, "purchase time") == 0 ? "time_col" : "amount_col")));
+				 errhint("Pass the column's name as the %s argument.", arg)));
 	typ = get_atttype(relid, att);
 	for (i = 0; OidIsValid(ok[i]); i++)
 		if (ok[i] == typ)
@@ -1394,16 +1747,18 @@ CheckColumn(Oid relid, const char *col, const char *role, const Oid *ok, const c
 	return InvalidOid;			/* not reached */
 }
 
-/* Reads crm.rfm_segment_map and gives the segment name of each of the 125 codes. */
+#define RFM_CODES 556			/* codes run from 111 to 555 */
+
+/* Reads crm.rfm_segment_map and gives the segment of each of the 125 codes. */
 static void
-LoadSegments(Datum segments[556], bool known[556])
+LoadSegments(Datum segments[RFM_CODES], bool known[RFM_CODES])
 {
 	uint64		i;
 	int			r,
 				f,
 				m;
 
-	memset(known, 0, sizeof(bool) * 556);
+	memset(known, 0, sizeof(bool) * RFM_CODES);
 	if (SPI_execute("SELECT segment, r_min, r_max, f_min, f_max, m_min, m_max "
 					"FROM crm.rfm_segment_map ORDER BY priority", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "rfm_analyze: reading crm.rfm_segment_map failed");
@@ -1439,6 +1794,18 @@ LoadSegments(Datum segments[556], bool known[556])
 	}
 }
 
+/* Rejects a NULL argument of crm.rfm_analyze. */
+static inline void
+CheckArgNotNull(FunctionCallInfo fcinfo, int i, const char *name)
+{
+	if (PG_ARGISNULL(i))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument %s of crm.rfm_analyze must not be NULL", name),
+				 errdetail("Only period may be NULL (meaning all purchases up to as_of)."),
+				 errhint("Leave the argument out to use its default.")));
+}
+
 PG_FUNCTION_INFO_V1(rfm_analyze);
 /* crm.rfm_analyze(as_of, source, customer_col, time_col, amount_col, period). */
 Datum
@@ -1446,50 +1813,41 @@ rfm_analyze(PG_FUNCTION_ARGS)
 {
 	static const Oid cust_ok[] = {INT8OID, INT4OID, INT2OID, InvalidOid};
 	static const Oid time_ok[] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID, InvalidOid};
-	static const Oid amount_ok[] = {NUMERICOID, INT8OID, INT4OID, INT2OID, FLOAT8OID, FLOAT4OID, InvalidOid};
+	static const Oid amount_ok[] = {NUMERICOID, INT8OID, INT4OID, INT2OID, InvalidOid};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz as_of;
 	Oid			relid;
 	char	   *ccol,
 			   *tcol,
-			   *acol;
+			   *acol,
+			   *qt;
 	Oid			atype;
 	bool		has_period = !PG_ARGISNULL(5);
-	Datum		since = (Datum) 0;
 	StringInfoData q;
-	char	   *qt;
-	MemoryContext callcxt = CurrentMemoryContext;
-	MemoryContext workcxt;
-	MemoryContext oldcxt;
-	RfmReceiver *rcv;
-	SPIExecuteOptions opts;
-	ParamListInfo params;
-	Datum		segments[556];
-	bool		known[556];
-	Tuplestorestate *store;
-	TupleDesc	tupdesc;
-	int64		n,
-				i;
-	RfmEntry  **ents;
-	double	   *rec,
-			   *freq,
-			   *mon,
-			   *work;
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2];
+	Datum		segments[RFM_CODES];
+	bool		known[RFM_CODES];
+	RfmTable   *t = NULL;
+	int64		n = 0,
+				i,
+				j;
+	RfmSlot   **ents = NULL;
+	double	   *rec = NULL,
+			   *freq = NULL,
+			   *mon = NULL,
+			   *work = NULL;
 	double		br[4],
 				bf[4],
 				bm[4];
-	rfmh_iterator it;
-	RfmEntry   *e;
+	MemoryContext workcxt;
+	MemoryContext oldcxt;
 
-	for (i = 0; i < 5; i++)
-		if (PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument %s of crm.rfm_analyze must not be NULL",
-							i == 0 ? "as_of" : i == 1 ? "source" : i == 2 ? "customer_col" :
-							i == 3 ? "time_col" : "amount_col"),
-					 errdetail("Only period may be NULL (meaning all purchases up to as_of)."),
-					 errhint("Leave the argument out to use its default.")));
+	CheckArgNotNull(fcinfo, 0, "as_of");
+	CheckArgNotNull(fcinfo, 1, "source");
+	CheckArgNotNull(fcinfo, 2, "customer_col");
+	CheckArgNotNull(fcinfo, 3, "time_col");
+	CheckArgNotNull(fcinfo, 4, "amount_col");
 	as_of = PG_GETARG_TIMESTAMPTZ(0);
 	relid = PG_GETARG_OID(1);
 	ccol = NameStr(*PG_GETARG_NAME(2));
@@ -1501,6 +1859,8 @@ rfm_analyze(PG_FUNCTION_ARGS)
 				 errmsg("as_of must be a finite time"),
 				 errdetail("Recency is counted in days up to as_of."),
 				 errhint("Pass a time such as now().")));
+	args[0] = TimestampTzGetDatum(as_of);
+	args[1] = (Datum) 0;
 	if (has_period)
 	{
 		Interval   *period = PG_GETARG_INTERVAL_P(5);
@@ -1512,8 +1872,8 @@ rfm_analyze(PG_FUNCTION_ARGS)
 					 errmsg("period must be a positive interval"),
 					 errdetail("Only purchases after as_of - period and up to as_of are counted."),
 					 errhint("Pass an interval such as '1 year', or NULL for all history.")));
-		since = DirectFunctionCall2(timestamptz_mi_interval, TimestampTzGetDatum(as_of),
-									IntervalPGetDatum(period));
+		args[1] = DirectFunctionCall2(timestamptz_mi_interval, TimestampTzGetDatum(as_of),
+									  IntervalPGetDatum(period));
 	}
 	if (get_rel_name(relid) == NULL)
 		ereport(ERROR,
@@ -1521,22 +1881,15 @@ rfm_analyze(PG_FUNCTION_ARGS)
 				 errmsg("relation with OID %u does not exist", relid),
 				 errdetail("The source must be a table, view or partitioned table."),
 				 errhint("Pass the table's name, such as 'crm.purchase'.")));
-	CheckColumn(relid, ccol, "customer id", cust_ok, "bigint, integer or smallint");
-	CheckColumn(relid, tcol, "purchase time", time_ok, "timestamp with time zone, timestamp or date");
-	atype = CheckColumn(relid, acol, "amount", amount_ok, "numeric, an integer type or a floating-point type");
+	CheckColumn(relid, ccol, "customer id", "customer_col", cust_ok, "bigint, integer or smallint");
+	CheckColumn(relid, tcol, "purchase time", "time_col", time_ok, "timestamp with time zone, timestamp or date");
+	atype = CheckColumn(relid, acol, "amount", "amount_col", amount_ok, "numeric or an integer type");
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("crm.rfm_analyze must be called in a FROM clause"),
-				 errdetail("It returns a set of rows."),
-				 errhint("Write SELECT * FROM crm.rfm_analyze(...).")));
-
-	/* The scan query: casts are no-ops for the usual column types. */
+	/* One aggregate over the source: the planner may split the scan over workers. */
 	qt = psprintf("%s::pg_catalog.timestamptz", quote_identifier(tcol));
 	initStringInfo(&q);
-	appendStringInfo(&q, "SELECT %s::pg_catalog.int8, %s, %s%s FROM %s WHERE %s OPERATOR(pg_catalog.<=) $1",
+	appendStringInfo(&q, "SELECT crm.rfm_collect(%s::pg_catalog.int8, %s, %s%s) FROM %s "
+					 "WHERE %s OPERATOR(pg_catalog.<=) $1",
 					 quote_identifier(ccol), qt, quote_identifier(acol),
 					 atype == NUMERICOID ? "" : "::pg_catalog.numeric",
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
@@ -1545,76 +1898,56 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	if (has_period)
 		appendStringInfo(&q, " AND %s OPERATOR(pg_catalog.>) $2", qt);
 
-	workcxt = AllocSetContextCreate(callcxt, "crm.rfm_analyze", ALLOCSET_DEFAULT_SIZES);
-	oldcxt = MemoryContextSwitchTo(workcxt);
-	rcv = (RfmReceiver *) palloc0(sizeof(RfmReceiver));
-	rcv->pub.receiveSlot = RfmReceiverSlot;
-	rcv->pub.rStartup = RfmReceiverStartup;
-	rcv->pub.rShutdown = RfmReceiverShutdown;
-	rcv->pub.rDestroy = RfmReceiverDestroy;
-	rcv->pub.mydest = DestNone;
-	rcv->hashcxt = workcxt;
-	rcv->hash = rfmh_create(workcxt, 1024, NULL);
-	MemoryContextSwitchTo(oldcxt);
-
-	params = makeParamList(2);
-	params->numParams = has_period ? 2 : 1;
-	params->params[0].value = TimestampTzGetDatum(as_of);
-	params->params[0].isnull = false;
-	params->params[0].pflags = PARAM_FLAG_CONST;
-	params->params[0].ptype = TIMESTAMPTZOID;
-	params->params[1].value = since;
-	params->params[1].isnull = false;
-	params->params[1].pflags = PARAM_FLAG_CONST;
-	params->params[1].ptype = TIMESTAMPTZOID;
+	InitMaterializedSRF(fcinfo, 0);
+	workcxt = AllocSetContextCreate(CurrentMemoryContext, "crm.rfm_analyze", ALLOCSET_DEFAULT_SIZES);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "rfm_analyze: SPI_connect failed");
 	LoadSegments(segments, known);
-	memset(&opts, 0, sizeof(opts));
-	opts.params = params;
-	opts.read_only = true;
-	opts.dest = (DestReceiver *) rcv;
-	if (SPI_execute_extended(q.data, &opts) < 0)
+	if (SPI_execute_with_args(q.data, has_period ? 2 : 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "rfm_analyze: scan query failed: %s", q.data);
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			t = (RfmTable *) PG_DETOAST_DATUM(d);
+	}
 
 	/* Per-customer measures, then the breaks. */
 	oldcxt = MemoryContextSwitchTo(workcxt);
-	n = rcv->hash->members;
-	ents = (RfmEntry **) palloc(Max(n, 1) * sizeof(RfmEntry *));
-	rec = (double *) MemoryContextAllocHuge(workcxt, Max(n, 1) * 4 * sizeof(double));
-	freq = rec + n;
-	mon = freq + n;
-	work = mon + n;
-	i = 0;
-	rfmh_start_iterate(rcv->hash, &it);
-	while ((e = rfmh_iterate(rcv->hash, &it)) != NULL)
+	if (t != NULL && t->used > 0)
 	{
-		ents[i] = e;
-		rec[i] = (double) ((as_of - e->last) / USECS_PER_DAY);
-		freq[i] = (double) e->count;
-#ifdef HAVE_INT128
-		if (e->slow == NULL)
+		n = t->used;
+		ents = (RfmSlot **) palloc(n * sizeof(RfmSlot *));
+		rec = (double *) MemoryContextAllocHuge(workcxt, n * 4 * sizeof(double));
+		freq = rec + n;
+		mon = freq + n;
+		work = mon + n;
+		for (i = 0, j = 0; i < t->capacity; i++)
 		{
-			int128		u = e->units;
+			RfmSlot    *s = &t->slots[i];
+			int128		u;
 
+			if (s->count == 0)
+				continue;
+			ents[j] = s;
+			rec[j] = (double) ((as_of - s->last) / USECS_PER_DAY);
+			freq[j] = (double) s->count;
+			u = SlotUnits(s);
+			/* Exact below 2^53 units, and then equal to numeric's own conversion. */
 			if (u > -((int128) 1 << 53) && u < ((int128) 1 << 53))
-				mon[i] = (double) (int64) u / 1e8;
+				mon[j] = (double) (int64) u / 1e8;
 			else
 			{
-				char		buf[64];
+				char		num[64];
 
-				mon[i] = DatumGetFloat8(DirectFunctionCall1(float8in,
-															CStringGetDatum(UnitsToString(u, e->dscale, buf))));
+				mon[j] = DatumGetFloat8(DirectFunctionCall1(float8in,
+															CStringGetDatum(UnitsToString(u, s->dscale, num))));
 			}
+			j++;
 		}
-		else
-#endif
-			mon[i] = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(e->slow)));
-		i++;
-	}
-	if (n > 0)
-	{
 		memcpy(work, rec, n * sizeof(double));
 		QuintileBreaks(work, n, br);
 		memcpy(work, freq, n * sizeof(double));
@@ -1622,50 +1955,23 @@ rfm_analyze(PG_FUNCTION_ARGS)
 		memcpy(work, mon, n * sizeof(double));
 		QuintileBreaks(work, n, bm);
 	}
-	MemoryContextSwitchTo(oldcxt);
-
-	/* The result set lives in the per-query context. */
-	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "rfm_analyze: return type must be a row type");
-	tupdesc = CreateTupleDescCopy(tupdesc);
-	store = tuplestore_begin_heap(rsinfo->allowedModes & SFRM_Materialize_Random, false, work_mem);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = tupdesc;
-	MemoryContextSwitchTo(oldcxt);
 
 	for (i = 0; i < n; i++)
 	{
+		RfmSlot    *s = ents[i];
 		Datum		values[9];
 		bool		nulls[9] = {false, false, false, false, false, false, false, false, false};
-		int			r,
-					f,
-					m,
-					c;
-		Numeric		money;
+		int			r = ScoreLow(rec[i], br),
+					f = ScoreHigh(freq[i], bf),
+					m = ScoreHigh(mon[i], bm),
+					c = RFM_CODE(r, f, m);
+		char		num[64];
 
-		e = ents[i];
-		r = ScoreLow(rec[i], br);
-		f = ScoreHigh(freq[i], bf);
-		m = ScoreHigh(mon[i], bm);
-		c = RFM_CODE(r, f, m);
-#ifdef HAVE_INT128
-		if (e->slow == NULL)
-		{
-			char		buf[64];
-
-			money = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-														CStringGetDatum(UnitsToString(e->units, e->dscale, buf)),
-														ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-		}
-		else
-#endif
-			money = e->slow;
-		values[0] = Int64GetDatum(e->key);
+		values[0] = Int64GetDatum(s->customer);
 		values[1] = Int32GetDatum((int32) rec[i]);
-		values[2] = Int64GetDatum(e->count);
-		values[3] = NumericGetDatum(money);
+		values[2] = Int64GetDatum(s->count);
+		values[3] = DirectFunctionCall3(numeric_in, CStringGetDatum(UnitsToString(SlotUnits(s), s->dscale, num)),
+										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 		values[4] = Int32GetDatum(r);
 		values[5] = Int32GetDatum(f);
 		values[6] = Int32GetDatum(m);
@@ -1674,13 +1980,13 @@ rfm_analyze(PG_FUNCTION_ARGS)
 			values[8] = segments[c];
 		else
 			nulls[8] = true;
-		tuplestore_putvalues(store, tupdesc, values, nulls);
-#ifdef HAVE_INT128
-		if (e->slow == NULL)
-			pfree(money);
-#endif
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(DatumGetPointer(values[3]));
 	}
+	MemoryContextSwitchTo(oldcxt);
 
+	elog(DEBUG1, "crm.rfm_analyze: " INT64_FORMAT " rows, " INT64_FORMAT " customers, %zu kB of state, %zu kB of working memory",
+		 t ? t->rows : 0, n, t ? (Size) VARSIZE(t) / 1024 : 0, MemoryContextMemAllocated(workcxt, true) / 1024);
 	SPI_finish();
 	MemoryContextDelete(workcxt);
 	return (Datum) 0;

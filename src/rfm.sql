@@ -283,6 +283,52 @@ CREATE FUNCTION crm.rfm_segment_action(score crm.rfm) RETURNS text
              WHERE s.segment OPERATOR(pg_catalog.=) crm.rfm_segment(score));
 COMMENT ON FUNCTION crm.rfm_segment_action(crm.rfm) IS 'suggested action for the segment of an RFM score';
 
+-- Per-customer figures of a whole table in one aggregate state.
+
+CREATE TYPE crm.rfm_table;
+CREATE FUNCTION crm.rfm_table_in(cstring) RETURNS crm.rfm_table
+    AS 'MODULE_PATHNAME', 'rfm_table_in' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_table_in(cstring) IS 'text input of crm.rfm_table: {rows:(customer,purchases,last purchase,spend),...}';
+CREATE FUNCTION crm.rfm_table_out(crm.rfm_table) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'rfm_table_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_table_out(crm.rfm_table) IS 'text output of crm.rfm_table, ordered by customer, times in ISO 8601 at UTC';
+CREATE FUNCTION crm.rfm_table_recv(internal) RETURNS crm.rfm_table
+    AS 'MODULE_PATHNAME', 'rfm_table_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_table_recv(internal) IS 'binary input of crm.rfm_table';
+CREATE FUNCTION crm.rfm_table_send(crm.rfm_table) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'rfm_table_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_table_send(crm.rfm_table) IS 'binary output of crm.rfm_table';
+CREATE TYPE crm.rfm_table (
+    INPUT = crm.rfm_table_in,
+    OUTPUT = crm.rfm_table_out,
+    RECEIVE = crm.rfm_table_recv,
+    SEND = crm.rfm_table_send,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = extended
+);
+COMMENT ON TYPE crm.rfm_table IS 'state of crm.rfm_collect: purchases, last purchase and exact spend of every customer of a table (a flat hash table); exact text and binary round trip';
+
+CREATE FUNCTION crm.rfm_collect_trans(crm.rfm_table, bigint, timestamptz, numeric) RETURNS crm.rfm_table
+    AS 'MODULE_PATHNAME', 'rfm_collect_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_collect_trans(crm.rfm_table, bigint, timestamptz, numeric) IS 'transition function of crm.rfm_collect';
+CREATE FUNCTION crm.rfm_collect_combine(crm.rfm_table, crm.rfm_table) RETURNS crm.rfm_table
+    AS 'MODULE_PATHNAME', 'rfm_collect_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_collect_combine(crm.rfm_table, crm.rfm_table) IS 'combine function of crm.rfm_collect';
+
+CREATE AGGREGATE crm.rfm_collect(customer_id bigint, purchased_at timestamptz, amount numeric) (
+    SFUNC = crm.rfm_collect_trans,
+    STYPE = crm.rfm_table,
+    COMBINEFUNC = crm.rfm_collect_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.rfm_collect(bigint, timestamptz, numeric) IS 'purchases, last purchase and exact spend of every customer in one state (amounts: at most 8 decimals, below 10^20); rows with a NULL are skipped; used by crm.rfm_analyze';
+
+CREATE FUNCTION crm.rfm_table_customers(crm.rfm_table)
+    RETURNS TABLE (customer_id bigint, purchases bigint, last_purchase timestamptz, spend numeric)
+    AS 'MODULE_PATHNAME', 'rfm_table_customers' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_table_customers(crm.rfm_table) IS 'the customers of a crm.rfm_table, ordered by id';
+
 -- One call for a whole purchase table.
 
 CREATE FUNCTION crm.rfm_analyze(
@@ -294,8 +340,8 @@ CREATE FUNCTION crm.rfm_analyze(
         period interval DEFAULT NULL)
     RETURNS TABLE (customer_id bigint, recency_days integer, frequency bigint, monetary numeric,
                    r integer, f integer, m integer, rfm crm.rfm, segment text)
-    AS 'MODULE_PATHNAME', 'rfm_analyze' LANGUAGE C STABLE PARALLEL SAFE ROWS 100000;
-COMMENT ON FUNCTION crm.rfm_analyze(timestamptz, regclass, name, name, name, interval) IS 'RFM of every customer of a purchase table in one pass: recency (whole days since the last purchase up to as_of), frequency (rows), monetary (sum of amount), quintile scores, crm.rfm and segment; only purchases in (as_of - period, as_of] count';
+    AS 'MODULE_PATHNAME', 'rfm_analyze' LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 100000;
+COMMENT ON FUNCTION crm.rfm_analyze(timestamptz, regclass, name, name, name, interval) IS 'RFM of every customer of a purchase table in one pass: recency (whole days since the last purchase up to as_of), frequency (rows), monetary (sum of amount), quintile scores, crm.rfm and segment; only purchases in (as_of - period, as_of] count; the scan runs as crm.rfm_collect and may use parallel workers';
 
 -- The stored result for crm.customer, and views for BI tools.
 
