@@ -8,12 +8,16 @@ CREATE TYPE crm.rfm;
 
 CREATE FUNCTION crm.rfm_in(cstring) RETURNS crm.rfm
     AS 'MODULE_PATHNAME', 'rfm_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_in(cstring) IS 'text input of crm.rfm: 543 or 5-4-3';
 CREATE FUNCTION crm.rfm_out(crm.rfm) RETURNS cstring
     AS 'MODULE_PATHNAME', 'rfm_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_out(crm.rfm) IS 'text output of crm.rfm: three digits';
 CREATE FUNCTION crm.rfm_recv(internal) RETURNS crm.rfm
     AS 'MODULE_PATHNAME', 'rfm_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_recv(internal) IS 'binary input of crm.rfm';
 CREATE FUNCTION crm.rfm_send(crm.rfm) RETURNS bytea
     AS 'MODULE_PATHNAME', 'rfm_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_send(crm.rfm) IS 'binary output of crm.rfm (an int16: r * 100 + f * 10 + m)';
 
 CREATE TYPE crm.rfm (
     INPUT = crm.rfm_in,
