@@ -38,6 +38,7 @@
 #include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/float.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -1266,13 +1267,33 @@ typedef struct RfmSlot
 	int32		unused;
 } RfmSlot;
 
+/*
+ * Purchases wait in a small batch before they go into the table: the slots
+ * of a whole batch are prefetched first, so the cache misses of a large
+ * table overlap instead of coming one after another.
+ */
+#define RFM_BATCH 64
+
+typedef struct RfmPending
+{
+	int64		customer;
+	TimestampTz at;
+	int64		units_hi;
+	uint64		units_lo;
+	int32		dscale;
+	int32		unused;
+} RfmPending;
+
 typedef struct RfmTable
 {
 	int32		vl_len_;		/* varlena header; covers every slot */
 	int32		version;		/* RFM_TABLE_VERSION */
-	int64		used;			/* customers */
+	int64		used;			/* customers in slots */
 	int64		capacity;		/* slots, a power of two */
-	int64		rows;			/* purchases counted */
+	int64		rows;			/* purchases counted, pending ones included */
+	int32		npending;		/* purchases waiting in pending[] */
+	int32		unused;
+	RfmPending	pending[RFM_BATCH];
 	RfmSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } RfmTable;
 
@@ -1388,6 +1409,8 @@ RfmTableReserve(RfmTable *t, int64 extra)
 	n = RfmTableMake(cap);
 	n->used = t->used;
 	n->rows = t->rows;
+	n->npending = t->npending;
+	memcpy(n->pending, t->pending, sizeof(t->pending));
 	for (i = 0; i < t->capacity; i++)
 		if (t->slots[i].count > 0)
 			*RfmTableSlot(n, t->slots[i].customer) = t->slots[i];
@@ -1411,6 +1434,60 @@ RfmTableAdd(RfmTable *t, int64 customer, int64 count, TimestampTz last, int128 u
 	}
 	SlotAdd(s, customer, count, last, units, dscale);
 	return t;
+}
+
+/* Moves the pending purchases into the slots; returns t or a bigger copy. */
+static RfmTable *
+RfmTableFlush(RfmTable *t)
+{
+	uint64		pos[RFM_BATCH];
+	uint64		mask;
+	int			i;
+
+	if (t->npending == 0)
+		return t;
+	t = RfmTableReserve(t, t->npending);
+	mask = (uint64) t->capacity - 1;
+	for (i = 0; i < t->npending; i++)
+	{
+		pos[i] = HashCustomer(t->pending[i].customer) & mask;
+#ifdef __GNUC__
+		__builtin_prefetch(&t->slots[pos[i]], 1);
+#endif
+	}
+	for (i = 0; i < t->npending; i++)
+	{
+		RfmPending *p = &t->pending[i];
+		uint64		j = pos[i];
+		RfmSlot    *s;
+
+		for (;;)
+		{
+			s = &t->slots[j];
+			if (s->count == 0 || s->customer == p->customer)
+				break;
+			j = (j + 1) & mask;
+		}
+		if (s->count == 0)
+			t->used++;
+		SlotAdd(s, p->customer, 1, p->at,
+				(int128) (((uint128) (uint64) p->units_hi << 64) | p->units_lo), p->dscale);
+	}
+	t->npending = 0;
+	return t;
+}
+
+/* A table with nothing pending, to read: the value itself or a flushed copy. */
+static RfmTable *
+RfmTableForReading(Datum d)
+{
+	RfmTable   *t = (RfmTable *) PG_DETOAST_DATUM(d);
+
+	if (t->npending == 0)
+		return t;
+	if ((Pointer) t == DatumGetPointer(d))
+		t = (RfmTable *) DatumGetPointer(datumCopy(d, false, -1));
+	return RfmTableFlush(t);
 }
 
 /* Rejects a table from outside whose figures cannot be right. */
@@ -1525,7 +1602,7 @@ PG_FUNCTION_INFO_V1(rfm_table_out);
 Datum
 rfm_table_out(PG_FUNCTION_ARGS)
 {
-	RfmTable   *t = (RfmTable *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	RfmTable   *t = RfmTableForReading(PG_GETARG_DATUM(0));
 	RfmSlot   **v = SortedSlots(t);
 	StringInfoData buf;
 	int64		i;
@@ -1549,7 +1626,7 @@ PG_FUNCTION_INFO_V1(rfm_table_send);
 Datum
 rfm_table_send(PG_FUNCTION_ARGS)
 {
-	RfmTable   *t = (RfmTable *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	RfmTable   *t = RfmTableForReading(PG_GETARG_DATUM(0));
 	RfmSlot   **v = SortedSlots(t);
 	StringInfoData buf;
 	int64		i;
@@ -1650,7 +1727,17 @@ rfm_collect_trans(PG_FUNCTION_ARGS)
 
 	/* The state lives in the aggregate context: update it in place. */
 	t = PG_ARGISNULL(0) ? RfmTableMake(1024) : (RfmTable *) PG_GETARG_POINTER(0);
-	t = RfmTableAdd(t, customer, 1, PG_GETARG_TIMESTAMPTZ(2), units, dscale);
+	if (t->npending == RFM_BATCH)
+		t = RfmTableFlush(t);
+	{
+		RfmPending *p = &t->pending[t->npending++];
+
+		p->customer = customer;
+		p->at = PG_GETARG_TIMESTAMPTZ(2);
+		p->units_hi = (int64) (units >> 64);
+		p->units_lo = (uint64) units;
+		p->dscale = dscale;
+	}
 	t->rows++;
 	PG_RETURN_POINTER(t);
 }
@@ -1672,11 +1759,11 @@ rfm_collect_combine(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	b = (RfmTable *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	b = RfmTableForReading(PG_GETARG_DATUM(1));
 	if (PG_ARGISNULL(0))
 		PG_RETURN_POINTER(datumCopy(PointerGetDatum(b), false, -1));
-	a = (RfmTable *) PG_GETARG_POINTER(0);
-	a = RfmTableReserve(a, b->used);
+	a = RfmTableFlush((RfmTable *) PG_GETARG_POINTER(0));
+	/* No reserve up front: the two usually share many customers. */
 	for (i = 0; i < b->capacity; i++)
 	{
 		RfmSlot    *s = &b->slots[i];
@@ -1688,12 +1775,23 @@ rfm_collect_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
+PG_FUNCTION_INFO_V1(rfm_collect_final);
+/* Final of crm.rfm_collect: the table with its pending purchases moved in. */
+Datum
+rfm_collect_final(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	/* Declared FINALFUNC_MODIFY = READ_WRITE: flushing in place is allowed. */
+	PG_RETURN_POINTER(RfmTableFlush((RfmTable *) PG_GETARG_POINTER(0)));
+}
+
 PG_FUNCTION_INFO_V1(rfm_table_customers);
 /* crm.rfm_table_customers(table): its rows, ordered by customer. */
 Datum
 rfm_table_customers(PG_FUNCTION_ARGS)
 {
-	RfmTable   *t = (RfmTable *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	RfmTable   *t = RfmTableForReading(PG_GETARG_DATUM(0));
 	RfmSlot   **v;
 	int64		i;
 
@@ -1842,6 +1940,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 				bm[4];
 	MemoryContext workcxt;
 	MemoryContext oldcxt;
+	int			nestlevel;
 
 	CheckArgNotNull(fcinfo, 0, "as_of");
 	CheckArgNotNull(fcinfo, 1, "source");
@@ -1885,7 +1984,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	CheckColumn(relid, tcol, "purchase time", "time_col", time_ok, "timestamp with time zone, timestamp or date");
 	atype = CheckColumn(relid, acol, "amount", "amount_col", amount_ok, "numeric or an integer type");
 
-	/* One aggregate over the source: the planner may split the scan over workers. */
+	/* One aggregate over the source. */
 	qt = psprintf("%s::pg_catalog.timestamptz", quote_identifier(tcol));
 	initStringInfo(&q);
 	appendStringInfo(&q, "SELECT crm.rfm_collect(%s::pg_catalog.int8, %s, %s%s) FROM %s "
@@ -1904,15 +2003,25 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "rfm_analyze: SPI_connect failed");
 	LoadSegments(segments, known);
+
+	/*
+	 * The scan runs in this process alone: with many customers, every worker
+	 * would build a table of nearly all of them and the leader would merge
+	 * them, which costs more than it saves (see doc/rfm.md, Performance).
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_execute_with_args(q.data, has_period ? 2 : 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "rfm_analyze: scan query failed: %s", q.data);
+	AtEOXact_GUC(true, nestlevel);
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
-			t = (RfmTable *) PG_DETOAST_DATUM(d);
+			t = RfmTableForReading(d);
 	}
 
 	/* Per-customer measures, then the breaks. */

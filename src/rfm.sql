@@ -320,9 +320,15 @@ CREATE FUNCTION crm.rfm_collect_combine(crm.rfm_table, crm.rfm_table) RETURNS cr
     AS 'MODULE_PATHNAME', 'rfm_collect_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION crm.rfm_collect_combine(crm.rfm_table, crm.rfm_table) IS 'combine function of crm.rfm_collect';
 
+CREATE FUNCTION crm.rfm_collect_final(crm.rfm_table) RETURNS crm.rfm_table
+    AS 'MODULE_PATHNAME', 'rfm_collect_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rfm_collect_final(crm.rfm_table) IS 'final function of crm.rfm_collect: moves the last batch of purchases into the table';
+
 CREATE AGGREGATE crm.rfm_collect(customer_id bigint, purchased_at timestamptz, amount numeric) (
     SFUNC = crm.rfm_collect_trans,
     STYPE = crm.rfm_table,
+    FINALFUNC = crm.rfm_collect_final,
+    FINALFUNC_MODIFY = READ_WRITE,
     COMBINEFUNC = crm.rfm_collect_combine,
     PARALLEL = SAFE
 );
@@ -345,7 +351,7 @@ CREATE FUNCTION crm.rfm_analyze(
     RETURNS TABLE (customer_id bigint, recency_days integer, frequency bigint, monetary numeric,
                    r integer, f integer, m integer, rfm crm.rfm, segment text)
     AS 'MODULE_PATHNAME', 'rfm_analyze' LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 100000;
-COMMENT ON FUNCTION crm.rfm_analyze(timestamptz, regclass, name, name, name, interval) IS 'RFM of every customer of a purchase table in one pass: recency (whole days since the last purchase up to as_of), frequency (rows), monetary (sum of amount), quintile scores, crm.rfm and segment; only purchases in (as_of - period, as_of] count; the scan runs as crm.rfm_collect and may use parallel workers';
+COMMENT ON FUNCTION crm.rfm_analyze(timestamptz, regclass, name, name, name, interval) IS 'RFM of every customer of a purchase table in one pass: recency (whole days since the last purchase up to as_of), frequency (rows), monetary (sum of amount), quintile scores, crm.rfm and segment; only purchases in (as_of - period, as_of] count; the scan is one crm.rfm_collect aggregate, run without parallel workers';
 
 -- The stored result for crm.customer, and views for BI tools.
 
