@@ -238,6 +238,7 @@ SELECT count(*) AS customers,
   FROM rfm_table_customers((SELECT t FROM collected)) x JOIN plain p ON p.cust = x.customer_id;
 -- Text and binary round trips.
 SELECT count(*) AS round_trips FROM collected WHERE t::text::rfm_table::text = t::text;
+SELECT rfm_collect_final(t)::text = t::text AS final_on_stored_value FROM collected;
 SELECT '{2:(5,2,2024-01-01 00:00:00+00,1.50)}'::rfm_table, '{0:}'::rfm_table;
 SELECT '{2:(5,2,2024-01-01 00:00:00+00,1.50),(5,1,2024-01-01 00:00:00+00,1)}'::rfm_table;
 SELECT '{2:(5,0,2024-01-01 00:00:00+00,1.50)}'::rfm_table;

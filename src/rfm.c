@@ -1782,6 +1782,9 @@ rfm_collect_final(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
+	/* Called directly on a stored value: work on a readable copy. */
+	if (!AggCheckCallContext(fcinfo, NULL))
+		PG_RETURN_POINTER(RfmTableForReading(PG_GETARG_DATUM(0)));
 	/* Declared FINALFUNC_MODIFY = READ_WRITE: flushing in place is allowed. */
 	PG_RETURN_POINTER(RfmTableFlush((RfmTable *) PG_GETARG_POINTER(0)));
 }
