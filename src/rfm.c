@@ -7,6 +7,8 @@
  *                   combined by parallel query and shipped between nodes)
  *   crm.rfm_sample  transition state of crm.rfm_breaks(): the values seen
  *   crm.rfm_score() scoring against quantile breaks
+ *   crm.rfm_table   state of crm.rfm_collect(): every customer of a table
+ *                   (purchases, last purchase, exact spend) in a flat hash
  *   crm.rfm_analyze() one pass over a purchase table: per-customer recency,
  *                   frequency and monetary, exact quintile breaks, scores and
  *                   segments
@@ -25,14 +27,11 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
-#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
-#include "nodes/params.h"
-#include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -45,8 +44,8 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#if PG_VERSION_NUM < 140000
-#error "crm.rfm_analyze needs PostgreSQL 14 or later (SPI_execute_extended)"
+#if PG_VERSION_NUM < 150000
+#error "the rfm module needs PostgreSQL 15 or later (InitMaterializedSRF)"
 #endif
 
 /* ------------------------------------------------------------------------
@@ -773,7 +772,11 @@ rfm_sample_in(PG_FUNCTION_ARGS)
 			{
 				char	   *end;
 
+#if PG_VERSION_NUM >= 160000
+				x[i] = float8in_internal(p, &end, "double precision", str, NULL);
+#else
 				x[i] = float8in_internal(p, &end, "double precision", str);
+#endif
 				CheckNotNaN("a crm.rfm_sample value", x[i]);
 				p = end;
 				if (*p++ != (i < 2 ? ',' : ')'))
