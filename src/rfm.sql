@@ -409,6 +409,18 @@ SELECT c.id AS customer_id, c.name, s.recency_days, s.frequency, s.monetary,
   LEFT JOIN crm.customer_rfm_score s ON s.customer_id = c.id
   LEFT JOIN crm.rfm_segment_map g ON g.segment = s.segment;
 COMMENT ON VIEW crm.customer_rfm IS 'every customer with the RFM figures of the last crm.refresh_rfm() (NULL for customers without purchases), segment and suggested action';
+COMMENT ON COLUMN crm.customer_rfm.customer_id IS 'the customer';
+COMMENT ON COLUMN crm.customer_rfm.name IS 'customer name';
+COMMENT ON COLUMN crm.customer_rfm.recency_days IS 'whole days from the last purchase to as_of (NULL without purchases)';
+COMMENT ON COLUMN crm.customer_rfm.frequency IS 'purchases in the period';
+COMMENT ON COLUMN crm.customer_rfm.monetary IS 'total spend in the period';
+COMMENT ON COLUMN crm.customer_rfm.r IS 'recency score 1..5';
+COMMENT ON COLUMN crm.customer_rfm.f IS 'frequency score 1..5';
+COMMENT ON COLUMN crm.customer_rfm.m IS 'monetary score 1..5';
+COMMENT ON COLUMN crm.customer_rfm.rfm IS 'the three scores';
+COMMENT ON COLUMN crm.customer_rfm.segment IS 'named RFM segment';
+COMMENT ON COLUMN crm.customer_rfm.action IS 'suggested action for the segment';
+COMMENT ON COLUMN crm.customer_rfm.as_of IS 'time the scores were computed for';
 
 CREATE VIEW crm.rfm_segment_summary AS
 SELECT s.segment,
@@ -425,3 +437,12 @@ SELECT s.segment,
  GROUP BY s.segment, g.priority
  ORDER BY g.priority;
 COMMENT ON VIEW crm.rfm_segment_summary IS 'per RFM segment of the last crm.refresh_rfm(): customers, share of customers and of revenue (percent), average recency, frequency and monetary, suggested action';
+COMMENT ON COLUMN crm.rfm_segment_summary.segment IS 'named RFM segment';
+COMMENT ON COLUMN crm.rfm_segment_summary.customers IS 'customers in the segment';
+COMMENT ON COLUMN crm.rfm_segment_summary.customer_pct IS 'percent of scored customers';
+COMMENT ON COLUMN crm.rfm_segment_summary.revenue IS 'their total spend';
+COMMENT ON COLUMN crm.rfm_segment_summary.revenue_pct IS 'percent of all revenue';
+COMMENT ON COLUMN crm.rfm_segment_summary.avg_recency_days IS 'average days since the last purchase';
+COMMENT ON COLUMN crm.rfm_segment_summary.avg_frequency IS 'average purchases';
+COMMENT ON COLUMN crm.rfm_segment_summary.avg_monetary IS 'average spend';
+COMMENT ON COLUMN crm.rfm_segment_summary.action IS 'suggested action';

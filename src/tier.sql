@@ -63,6 +63,13 @@ SELECT s.customer_id, s.r, s.f, s.m, s.frequency, s.monetary,
   FROM crm.customer_rfm_score s
 WINDOW w AS (ORDER BY s.monetary DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP);
 COMMENT ON VIEW crm.customer_value IS 'per scored customer: RFM scores, purchases, spend, and the share of all revenue brought by customers who spent strictly more (0 for the top spender)';
+COMMENT ON COLUMN crm.customer_value.customer_id IS 'the customer';
+COMMENT ON COLUMN crm.customer_value.r IS 'recency score';
+COMMENT ON COLUMN crm.customer_value.f IS 'frequency score';
+COMMENT ON COLUMN crm.customer_value.m IS 'monetary score';
+COMMENT ON COLUMN crm.customer_value.frequency IS 'purchases';
+COMMENT ON COLUMN crm.customer_value.monetary IS 'total spend';
+COMMENT ON COLUMN crm.customer_value.revenue_share_above IS 'share of all revenue brought by customers who spent strictly more';
 
 CREATE FUNCTION crm.classify_tiers(refresh boolean DEFAULT true) RETURNS bigint
     LANGUAGE plpgsql VOLATILE
@@ -119,6 +126,14 @@ SELECT t.tier,
  GROUP BY t.tier
  ORDER BY t.tier DESC;
 COMMENT ON VIEW crm.tier_summary IS 'per tier: customers, share of customers and of revenue (percent, from the last crm.refresh_rfm()), average purchases, spend and recency';
+COMMENT ON COLUMN crm.tier_summary.tier IS 'the tier';
+COMMENT ON COLUMN crm.tier_summary.customers IS 'customers in the tier';
+COMMENT ON COLUMN crm.tier_summary.customer_pct IS 'percent of all customers';
+COMMENT ON COLUMN crm.tier_summary.revenue IS 'their total spend (last RFM refresh)';
+COMMENT ON COLUMN crm.tier_summary.revenue_pct IS 'percent of all revenue';
+COMMENT ON COLUMN crm.tier_summary.avg_frequency IS 'average purchases';
+COMMENT ON COLUMN crm.tier_summary.avg_monetary IS 'average spend';
+COMMENT ON COLUMN crm.tier_summary.avg_recency_days IS 'average days since the last purchase';
 
 -- ABC classes.
 
@@ -253,6 +268,12 @@ SELECT l.customer_id, c.name, l.purchases, l.first_purchase, l.last_purchase, l.
   FROM crm.lifecycle() l
   JOIN crm.customer c ON c.id = l.customer_id;
 COMMENT ON VIEW crm.customer_lifecycle IS 'every customer with purchases, first and last purchase and lifecycle stage as of now';
+COMMENT ON COLUMN crm.customer_lifecycle.customer_id IS 'the customer';
+COMMENT ON COLUMN crm.customer_lifecycle.name IS 'customer name';
+COMMENT ON COLUMN crm.customer_lifecycle.purchases IS 'purchases so far';
+COMMENT ON COLUMN crm.customer_lifecycle.first_purchase IS 'first purchase';
+COMMENT ON COLUMN crm.customer_lifecycle.last_purchase IS 'last purchase';
+COMMENT ON COLUMN crm.customer_lifecycle.stage IS 'lifecycle stage as of now';
 
 CREATE VIEW crm.lifecycle_summary AS
 SELECT s.stage, count(l.customer_id) AS customers,
@@ -262,3 +283,6 @@ SELECT s.stage, count(l.customer_id) AS customers,
  GROUP BY s.stage
  ORDER BY s.stage;
 COMMENT ON VIEW crm.lifecycle_summary IS 'customers per lifecycle stage as of now';
+COMMENT ON COLUMN crm.lifecycle_summary.stage IS 'lifecycle stage';
+COMMENT ON COLUMN crm.lifecycle_summary.customers IS 'customers in the stage';
+COMMENT ON COLUMN crm.lifecycle_summary.customer_pct IS 'percent of all customers';
