@@ -14,6 +14,7 @@ OBJS = \
 	src/phone_core.o src/phone.o \
 	src/similarity.o \
 	src/tagset.o \
+	src/rfm.o \
 	src/sla.o src/workflow.o
 
 # SQL definitions, concatenated in this order into the install script.
@@ -25,6 +26,8 @@ SQL_SRC = \
 	src/schema.sql \
 	src/quality.sql \
 	src/tagset.sql \
+	src/rfm.sql \
+	src/tier.sql \
 	src/sla.sql \
 	src/workflow.sql
 
@@ -34,7 +37,7 @@ DATA       = $(wildcard src/updates/crm--*--*.sql) $(wildcard src/history/crm--*
 EXTRA_CLEAN = crm--$(EXTVERSION).sql test/fuzz/fuzz_inputs
 
 # pg_regress tests in sql/ with expected output in expected/.
-REGRESS = email phone similarity schema quality merge tagset sla workflow catalog extension
+REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow catalog extension
 REGRESS_OPTS = --load-extension=crm
 
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

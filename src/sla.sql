@@ -25,7 +25,7 @@ COMMENT ON TABLE crm.business_calendar IS 'business calendars: opening hours per
 COMMENT ON COLUMN crm.business_calendar.name IS 'calendar name, used by crm.sla_policy and the business-time functions';
 COMMENT ON COLUMN crm.business_calendar.time_zone IS 'IANA time zone the opening hours are given in';
 COMMENT ON COLUMN crm.business_calendar.weekly_hours IS 'opening hours, canonical form of crm.parse_weekly_hours';
-COMMENT ON COLUMN crm.business_calendar.builtin IS 'true for the rows the extension ships; pg_dump keeps only the others';
+COMMENT ON COLUMN crm.business_calendar.builtin IS 'true for the rows the extension ships; pg_dump keeps all rows, shipped ones as they are now';
 
 CREATE TABLE crm.calendar_holiday (
     calendar    text NOT NULL REFERENCES crm.business_calendar (name) ON UPDATE CASCADE ON DELETE CASCADE,
@@ -38,7 +38,7 @@ COMMENT ON TABLE crm.calendar_holiday IS 'days a business calendar is closed all
 COMMENT ON COLUMN crm.calendar_holiday.calendar IS 'the calendar';
 COMMENT ON COLUMN crm.calendar_holiday.day IS 'the local date that is closed';
 COMMENT ON COLUMN crm.calendar_holiday.description IS 'what the holiday is';
-COMMENT ON COLUMN crm.calendar_holiday.builtin IS 'true for the rows the extension ships; pg_dump keeps only the others';
+COMMENT ON COLUMN crm.calendar_holiday.builtin IS 'true for the rows the extension ships; pg_dump keeps all rows, shipped ones as they are now';
 
 CREATE TABLE crm.sla_policy (
     priority       text PRIMARY KEY CHECK (priority ~ '^[a-z][a-z0-9_]*$'),
@@ -54,7 +54,7 @@ COMMENT ON COLUMN crm.sla_policy.rank IS 'sort order, most urgent first';
 COMMENT ON COLUMN crm.sla_policy.first_response IS 'time allowed until the complaint is picked up (NULL: no target)';
 COMMENT ON COLUMN crm.sla_policy.resolution IS 'time allowed until it is resolved, not counting time paused in waiting_customer (NULL: no target)';
 COMMENT ON COLUMN crm.sla_policy.calendar IS 'business calendar the targets count in; NULL counts clock time around the clock';
-COMMENT ON COLUMN crm.sla_policy.builtin IS 'true for the rows the extension ships; pg_dump keeps only the others';
+COMMENT ON COLUMN crm.sla_policy.builtin IS 'true for the rows the extension ships; pg_dump keeps all rows, shipped ones as they are now';
 INSERT INTO crm.sla_policy (priority, rank, first_response, resolution, builtin) VALUES
     ('critical', 1, interval '30 minutes', interval '2 hours', true),
     ('high',     2, interval '1 hour',     interval '4 hours', true),
@@ -68,9 +68,18 @@ CREATE TRIGGER calendar_holiday_changed AFTER INSERT OR UPDATE OR DELETE OR TRUN
 CREATE TRIGGER sla_policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.sla_policy
     FOR EACH STATEMENT EXECUTE FUNCTION crm.config_changed();
 
-SELECT pg_catalog.pg_extension_config_dump('crm.business_calendar', 'WHERE NOT builtin');
-SELECT pg_catalog.pg_extension_config_dump('crm.calendar_holiday', 'WHERE NOT builtin');
-SELECT pg_catalog.pg_extension_config_dump('crm.sla_policy', 'WHERE NOT builtin');
+CREATE TRIGGER business_calendar_config_upsert BEFORE INSERT ON crm.business_calendar
+    FOR EACH ROW EXECUTE FUNCTION crm.config_upsert('name');
+ALTER TABLE crm.business_calendar ENABLE ALWAYS TRIGGER business_calendar_config_upsert;  -- also during a restore in replica mode
+SELECT pg_catalog.pg_extension_config_dump('crm.business_calendar', '');
+CREATE TRIGGER calendar_holiday_config_upsert BEFORE INSERT ON crm.calendar_holiday
+    FOR EACH ROW EXECUTE FUNCTION crm.config_upsert('calendar', 'day');
+ALTER TABLE crm.calendar_holiday ENABLE ALWAYS TRIGGER calendar_holiday_config_upsert;  -- also during a restore in replica mode
+SELECT pg_catalog.pg_extension_config_dump('crm.calendar_holiday', '');
+CREATE TRIGGER sla_policy_config_upsert BEFORE INSERT ON crm.sla_policy
+    FOR EACH ROW EXECUTE FUNCTION crm.config_upsert('priority');
+ALTER TABLE crm.sla_policy ENABLE ALWAYS TRIGGER sla_policy_config_upsert;  -- also during a restore in replica mode
+SELECT pg_catalog.pg_extension_config_dump('crm.sla_policy', '');
 
 -- Business-time functions and the workflow engine read these as the calling user.
 GRANT SELECT ON crm.business_calendar, crm.calendar_holiday, crm.sla_policy TO PUBLIC;

@@ -19,7 +19,7 @@ COMMENT ON COLUMN crm.workflow_transition.from_status IS 'status moved from; NUL
 COMMENT ON COLUMN crm.workflow_transition.to_status IS 'status moved to';
 COMMENT ON COLUMN crm.workflow_transition.role IS 'role whose members alone may make the move; NULL: anyone who may update the row';
 COMMENT ON COLUMN crm.workflow_transition.requires_confirmation IS 'the move needs the confirmation column (customer_confirmed) to be true';
-COMMENT ON COLUMN crm.workflow_transition.builtin IS 'true for the rows the extension ships; pg_dump keeps only the others';
+COMMENT ON COLUMN crm.workflow_transition.builtin IS 'true for the rows the extension ships; pg_dump keeps all rows, shipped ones as they are now';
 INSERT INTO crm.workflow_transition (workflow, from_status, to_status, requires_confirmation, builtin) VALUES
     ('complaint', NULL,               'received',         false, true),
     ('complaint', 'received',         'classified',       false, true),
@@ -53,7 +53,7 @@ COMMENT ON TABLE crm.complaint_category IS 'complaint categories and the priorit
 COMMENT ON COLUMN crm.complaint_category.category IS 'category code';
 COMMENT ON COLUMN crm.complaint_category.description IS 'what the category covers';
 COMMENT ON COLUMN crm.complaint_category.default_priority IS 'priority given to new complaints of this category';
-COMMENT ON COLUMN crm.complaint_category.builtin IS 'true for the rows the extension ships; pg_dump keeps only the others';
+COMMENT ON COLUMN crm.complaint_category.builtin IS 'true for the rows the extension ships; pg_dump keeps all rows, shipped ones as they are now';
 INSERT INTO crm.complaint_category (category, description, default_priority, builtin) VALUES
     ('food_safety',     'illness, contamination, foreign object, allergen', 'critical', true),
     ('product_quality', 'taste, freshness, wrong or damaged product',       'high',     true),
@@ -132,8 +132,14 @@ COMMENT ON COLUMN crm.complaint_event.actor IS 'database role that made the chan
 COMMENT ON COLUMN crm.complaint_event.at IS 'transaction time of the change';
 COMMENT ON COLUMN crm.complaint_event.note IS 'status_note given with the change, or what happened (assigned to ..., escalated ...)';
 
-SELECT pg_catalog.pg_extension_config_dump('crm.workflow_transition', 'WHERE NOT builtin');
-SELECT pg_catalog.pg_extension_config_dump('crm.complaint_category', 'WHERE NOT builtin');
+CREATE TRIGGER workflow_transition_config_upsert BEFORE INSERT ON crm.workflow_transition
+    FOR EACH ROW EXECUTE FUNCTION crm.config_upsert('workflow', 'from_status', 'to_status');
+ALTER TABLE crm.workflow_transition ENABLE ALWAYS TRIGGER workflow_transition_config_upsert;  -- also during a restore in replica mode
+SELECT pg_catalog.pg_extension_config_dump('crm.workflow_transition', '');
+CREATE TRIGGER complaint_category_config_upsert BEFORE INSERT ON crm.complaint_category
+    FOR EACH ROW EXECUTE FUNCTION crm.config_upsert('category');
+ALTER TABLE crm.complaint_category ENABLE ALWAYS TRIGGER complaint_category_config_upsert;  -- also during a restore in replica mode
+SELECT pg_catalog.pg_extension_config_dump('crm.complaint_category', '');
 SELECT pg_catalog.pg_extension_config_dump('crm.complaint', '');
 SELECT pg_catalog.pg_extension_config_dump('crm.complaint_event', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.complaint', 'id'), '');

@@ -13,8 +13,13 @@ q -d postgres -c "CREATE DATABASE crm_dump_src" -c "CREATE DATABASE crm_dump_dst
 q -d crm_dump_src -c "CREATE EXTENSION crm"
 q -d crm_dump_src -v customers=800 -f "$top/test/demo/00_data.sql" >/dev/null
 q -d crm_dump_src <<'SQL'
--- Some of everything: a user-defined channel, a merge, and a user table using our types.
+-- Some of everything: a user-defined channel, edits to shipped configuration rows,
+-- a merge, and a user table using our types.
 INSERT INTO crm.channel (code, description) VALUES ('kiosk', 'self-service kiosk');
+UPDATE crm.channel SET description = 'flagship and franchise stores' WHERE code = 'store';
+UPDATE crm.tier_policy SET min_purchases = 5 WHERE tier = 'diamond';
+UPDATE crm.sla_policy SET first_response = interval '20 minutes' WHERE priority = 'critical';
+UPDATE crm.rfm_segment_map SET action = 'Call them this week' WHERE segment = 'At Risk';
 INSERT INTO crm.purchase (customer_id, purchased_at, channel, product, amount) VALUES (1, '2025-06-01', 'kiosk', 'Tea', 9.99);
 SELECT crm.merge_customers(1, (SELECT max(id) FROM crm.customer)) \g /dev/null
 CREATE TABLE public.contact_list (id serial PRIMARY KEY, email crm.email UNIQUE, phone crm.phone);
@@ -48,6 +53,13 @@ done
 # Built-in channels are not duplicated and the user's channel is back.
 n=$(q -d crm_dump_dst -At -c "SELECT count(*) FROM crm.channel")
 [ "$n" = 11 ] || { echo "FAIL: crm.channel has $n rows, expected 10 built-in + 1"; exit 1; }
+# Edits to shipped configuration rows survive (the fingerprints compare them too).
+v=$(q -d crm_dump_dst -At -c "SELECT description FROM crm.channel WHERE code = 'store'")
+[ "$v" = "flagship and franchise stores" ] || { echo "FAIL: edited channel came back as '$v'"; exit 1; }
+v=$(q -d crm_dump_dst -At -c "SELECT min_purchases FROM crm.tier_policy WHERE tier = 'diamond'")
+[ "$v" = 5 ] || { echo "FAIL: edited tier policy came back as '$v'"; exit 1; }
+v=$(q -d crm_dump_dst -At -c "SELECT first_response FROM crm.sla_policy WHERE priority = 'critical'")
+[ "$v" = "00:20:00" ] || { echo "FAIL: edited SLA policy came back as '$v'"; exit 1; }
 # Identity sequences continue after the restored rows.
 src_next=$(q -d crm_dump_src -At -c "INSERT INTO crm.customer (name) VALUES ('Next') RETURNING id")
 dst_next=$(q -d crm_dump_dst -At -c "INSERT INTO crm.customer (name) VALUES ('Next') RETURNING id")

@@ -1,0 +1,2108 @@
+/*
+ * rfm.c: RFM scoring.
+ *
+ *   crm.rfm         three scores 1..5 in two bytes, ordered, with accessors
+ *   crm.rfm_state   transition state of crm.rfm_stats() (a varlena with an
+ *                   exact text and binary form, so partial aggregates can be
+ *                   combined by parallel query and shipped between nodes)
+ *   crm.rfm_sample  transition state of crm.rfm_breaks(): the values seen
+ *   crm.rfm_score() scoring against quantile breaks
+ *   crm.rfm_table   state of crm.rfm_collect(): every customer of a table
+ *                   (purchases, last purchase, exact spend) in a flat hash
+ *   crm.rfm_analyze() one pass over a purchase table: per-customer recency,
+ *                   frequency and monetary, exact quintile breaks, scores and
+ *                   segments
+ *
+ * The quantile rule (shared by crm.rfm_breaks and crm.rfm_analyze): with the
+ * N values of a measure sorted ascending as x(1) <= ... <= x(N), break k
+ * (k = 1..4) is x(ceil(k * N / 5)).  Frequency and monetary score
+ * 1 + #{k : x > break k}; recency (days, lower is better) scores
+ * 5 - #{k : x > break k}.  Equal values therefore always get the same score.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/float.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#if PG_VERSION_NUM < 150000
+#error "the rfm module needs PostgreSQL 15 or later (InitMaterializedSRF)"
+#endif
+
+/* ------------------------------------------------------------------------
+ * crm.rfm: stored as the int16 r * 100 + f * 10 + m, so integer order is the
+ * lexicographic order of (r, f, m).
+ * ------------------------------------------------------------------------ */
+
+#define RFM_CODE(r, f, m)	((int16) ((r) * 100 + (f) * 10 + (m)))
+#define RFM_R(c)			((c) / 100)
+#define RFM_F(c)			(((c) / 10) % 10)
+#define RFM_M(c)			((c) % 10)
+
+/* True when every digit of a code is a score from 1 to 5. */
+static inline bool
+RfmCodeIsValid(int code)
+{
+	return code >= 111 && code <= 555 &&
+		RFM_R(code) >= 1 && RFM_R(code) <= 5 &&
+		RFM_F(code) >= 1 && RFM_F(code) <= 5 &&
+		RFM_M(code) >= 1 && RFM_M(code) <= 5;
+}
+
+/* Rejects a single score outside 1..5. */
+static inline void
+CheckScore(const char *what, int score)
+{
+	if (score < 1 || score > 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s score %d is out of range", what, score),
+				 errdetail("Each RFM score is an integer from 1 to 5."),
+				 errhint("Pass scores such as crm.rfm(5, 4, 3).")));
+}
+
+/* Parses '543' or '5-4-3' (surrounding blanks allowed). */
+static int16
+RfmParse(const char *str)
+{
+	const char *p = str;
+	int			digits[3];
+	int			i;
+	bool		dashed = false;
+
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	for (i = 0; i < 3; i++)
+	{
+		if (i > 0)
+		{
+			if (i == 1 && *p == '-')
+				dashed = true;
+			if (dashed)
+			{
+				if (*p != '-')
+					goto syntax;
+				p++;
+			}
+		}
+		if (*p < '0' || *p > '9')
+			goto syntax;
+		digits[i] = *p - '0';
+		p++;
+	}
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p != '\0')
+		goto syntax;
+	for (i = 0; i < 3; i++)
+		if (digits[i] < 1 || digits[i] > 5)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("RFM score \"%s\" is out of range", str),
+					 errdetail("Each of the three scores must be from 1 to 5; %c is not.",
+							   '0' + digits[i]),
+					 errhint("Write three digits from 1 to 5, such as 543.")));
+	return RFM_CODE(digits[0], digits[1], digits[2]);
+
+syntax:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type crm.rfm: \"%s\"", str),
+			 errdetail("An RFM score is three digits from 1 to 5: recency, frequency, monetary."),
+			 errhint("Write it like 543 or 5-4-3.")));
+	return 0;					/* not reached */
+}
+
+PG_FUNCTION_INFO_V1(rfm_in);
+/* Text input of crm.rfm. */
+Datum
+rfm_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT16(RfmParse(PG_GETARG_CSTRING(0)));
+}
+
+PG_FUNCTION_INFO_V1(rfm_out);
+/* Text output of crm.rfm: three digits. */
+Datum
+rfm_out(PG_FUNCTION_ARGS)
+{
+	int16		c = PG_GETARG_INT16(0);
+	char	   *s = palloc(4);
+
+	s[0] = '0' + RFM_R(c);
+	s[1] = '0' + RFM_F(c);
+	s[2] = '0' + RFM_M(c);
+	s[3] = '\0';
+	PG_RETURN_CSTRING(s);
+}
+
+PG_FUNCTION_INFO_V1(rfm_recv);
+/* Binary input of crm.rfm: an int16 code, validated like text input. */
+Datum
+rfm_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			c = (int16) pq_getmsgint(buf, 2);
+
+	if (!RfmCodeIsValid(c))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary value %d for type crm.rfm", c),
+				 errdetail("The binary form is r * 100 + f * 10 + m with each score from 1 to 5."),
+				 errhint("Send the value crm.rfm's send function produced.")));
+	PG_RETURN_INT16((int16) c);
+}
+
+PG_FUNCTION_INFO_V1(rfm_send);
+/* Binary output of crm.rfm. */
+Datum
+rfm_send(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint16(&buf, PG_GETARG_INT16(0));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(rfm_make);
+/* crm.rfm(r, f, m): builds a score from three integers 1..5. */
+Datum
+rfm_make(PG_FUNCTION_ARGS)
+{
+	int32		r = PG_GETARG_INT32(0);
+	int32		f = PG_GETARG_INT32(1);
+	int32		m = PG_GETARG_INT32(2);
+
+	CheckScore("recency", r);
+	CheckScore("frequency", f);
+	CheckScore("monetary", m);
+	PG_RETURN_INT16(RFM_CODE(r, f, m));
+}
+
+PG_FUNCTION_INFO_V1(rfm_r);
+/* Recency score of an RFM score. */
+Datum
+rfm_r(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(RFM_R(PG_GETARG_INT16(0)));
+}
+
+PG_FUNCTION_INFO_V1(rfm_f);
+/* Frequency score of an RFM score. */
+Datum
+rfm_f(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(RFM_F(PG_GETARG_INT16(0)));
+}
+
+PG_FUNCTION_INFO_V1(rfm_m);
+/* Monetary score of an RFM score. */
+Datum
+rfm_m(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(RFM_M(PG_GETARG_INT16(0)));
+}
+
+PG_FUNCTION_INFO_V1(rfm_cmp);
+/* Three-way comparison for the btree opclass. */
+Datum
+rfm_cmp(PG_FUNCTION_ARGS)
+{
+	int16		a = PG_GETARG_INT16(0);
+	int16		b = PG_GETARG_INT16(1);
+
+	PG_RETURN_INT32(a < b ? -1 : (a > b ? 1 : 0));
+}
+
+PG_FUNCTION_INFO_V1(rfm_eq);
+/* a = b */
+Datum
+rfm_eq(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PG_GETARG_INT16(0) == PG_GETARG_INT16(1));
+}
+
+PG_FUNCTION_INFO_V1(rfm_ne);
+/* a <> b */
+Datum
+rfm_ne(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PG_GETARG_INT16(0) != PG_GETARG_INT16(1));
+}
+
+PG_FUNCTION_INFO_V1(rfm_lt);
+/* a < b */
+Datum
+rfm_lt(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PG_GETARG_INT16(0) < PG_GETARG_INT16(1));
+}
+
+PG_FUNCTION_INFO_V1(rfm_le);
+/* a <= b */
+Datum
+rfm_le(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PG_GETARG_INT16(0) <= PG_GETARG_INT16(1));
+}
+
+PG_FUNCTION_INFO_V1(rfm_gt);
+/* a > b */
+Datum
+rfm_gt(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PG_GETARG_INT16(0) > PG_GETARG_INT16(1));
+}
+
+PG_FUNCTION_INFO_V1(rfm_ge);
+/* a >= b */
+Datum
+rfm_ge(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PG_GETARG_INT16(0) >= PG_GETARG_INT16(1));
+}
+
+PG_FUNCTION_INFO_V1(rfm_hash);
+/* Hash for the hash opclass. */
+Datum
+rfm_hash(PG_FUNCTION_ARGS)
+{
+	return hash_uint32((uint32) PG_GETARG_INT16(0));
+}
+
+PG_FUNCTION_INFO_V1(rfm_hash_extended);
+/* Seeded 64-bit hash for the hash opclass. */
+Datum
+rfm_hash_extended(PG_FUNCTION_ARGS)
+{
+	return hash_uint32_extended((uint32) PG_GETARG_INT16(0), PG_GETARG_INT64(1));
+}
+
+/* ------------------------------------------------------------------------
+ * crm.rfm_state and the aggregate crm.rfm_stats(timestamptz, numeric)
+ * ------------------------------------------------------------------------ */
+
+#define RFM_STATE_VERSION 1
+
+typedef struct RfmState
+{
+	int32		vl_len_;		/* varlena header */
+	int32		version;		/* RFM_STATE_VERSION */
+	int64		count;			/* purchases, >= 1 */
+	TimestampTz first;			/* earliest purchase */
+	TimestampTz last;			/* latest purchase */
+	char		total[FLEXIBLE_ARRAY_MEMBER];	/* numeric varlena: total spend */
+} RfmState;
+
+#define RFM_STATE_HDRSZ offsetof(RfmState, total)
+#define RfmStateTotal(s) ((Numeric) (s)->total)
+
+/* Allocates a state in the current memory context. */
+static RfmState *
+RfmStateMake(int64 count, TimestampTz first, TimestampTz last, Numeric total)
+{
+	Size		sz = RFM_STATE_HDRSZ + VARSIZE(total);
+	RfmState   *s = (RfmState *) palloc(sz);
+
+	SET_VARSIZE(s, sz);
+	s->version = RFM_STATE_VERSION;
+	s->count = count;
+	s->first = first;
+	s->last = last;
+	memcpy(s->total, total, VARSIZE(total));
+	return s;
+}
+
+/* Sets a state's total, in place when the size allows, else in a new copy. */
+static RfmState *
+RfmStateSetTotal(RfmState *s, Numeric total)
+{
+	if (VARSIZE(total) == VARSIZE(RfmStateTotal(s)))
+	{
+		memcpy(s->total, total, VARSIZE(total));
+		return s;
+	}
+	return RfmStateMake(s->count, s->first, s->last, total);
+}
+
+/* Rejects a state from outside (text or binary input) that is not sound. */
+static void
+CheckRfmState(int64 count, TimestampTz first, TimestampTz last)
+{
+	if (count < 1 || first > last)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid crm.rfm_state value"),
+				 errdetail("The count must be at least 1 and the first purchase must not be after the last."),
+				 errhint("Use a value produced by crm.rfm_stats.")));
+}
+
+PG_FUNCTION_INFO_V1(rfm_state_in);
+/* Text input of crm.rfm_state: (first,last,count,total). */
+Datum
+rfm_state_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = pstrdup(PG_GETARG_CSTRING(0));
+	char	   *fields[4];
+	char	   *p = str;
+	char	   *end;
+	int			n = 0;
+	TimestampTz first,
+				last;
+	int64		count;
+	Numeric		total;
+
+	while (isspace((unsigned char) *p))
+		p++;
+	end = p + strlen(p);
+	while (end > p && isspace((unsigned char) end[-1]))
+		end--;
+	if (*p != '(' || end - p < 2 || end[-1] != ')')
+		goto syntax;
+	end[-1] = '\0';
+	p++;
+	fields[n++] = p;
+	for (; *p; p++)
+	{
+		if (*p == ',')
+		{
+			if (n == 4)
+				goto syntax;
+			*p = '\0';
+			fields[n++] = p + 1;
+		}
+	}
+	if (n != 4)
+		goto syntax;
+	first = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(fields[0]),
+													ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	last = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(fields[1]),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	count = pg_strtoint64(fields[2]);
+	total = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(fields[3]),
+												ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	CheckRfmState(count, first, last);
+	PG_RETURN_POINTER(RfmStateMake(count, first, last, total));
+
+syntax:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type crm.rfm_state: \"%s\"", PG_GETARG_CSTRING(0)),
+			 errdetail("The text form is (first purchase,last purchase,count,total)."),
+			 errhint("Use a value produced by crm.rfm_stats.")));
+	PG_RETURN_NULL();			/* not reached */
+}
+
+/*
+ * Writes a time in ISO 8601 at UTC ("2024-01-01 10:00:00+00"), whatever
+ * DateStyle and TimeZone say, so the text form reads back the same anywhere.
+ */
+static void
+AppendIsoUtc(StringInfo buf, TimestampTz t)
+{
+	char		s[MAXDATELEN + 1];
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(t))
+		EncodeSpecialTimestamp(t, s);
+	else if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) == 0)
+	{
+		tm.tm_isdst = 0;		/* print the +00 offset */
+		EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, s);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range"),
+				 errdetail("A crm.rfm_state holds a time that cannot be written."),
+				 errhint("Check the purchase times.")));
+	appendStringInfoString(buf, s);
+}
+
+PG_FUNCTION_INFO_V1(rfm_state_out);
+/* Text output of crm.rfm_state: (first,last,count,total), times in ISO 8601 at UTC. */
+Datum
+rfm_state_out(PG_FUNCTION_ARGS)
+{
+	RfmState   *s = (RfmState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	AppendIsoUtc(&buf, s->first);
+	appendStringInfoChar(&buf, ',');
+	AppendIsoUtc(&buf, s->last);
+	appendStringInfo(&buf, "," INT64_FORMAT ",%s)", s->count,
+					 DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(RfmStateTotal(s)))));
+	PG_RETURN_CSTRING(buf.data);
+}
+
+PG_FUNCTION_INFO_V1(rfm_state_send);
+/* Binary output of crm.rfm_state. */
+Datum
+rfm_state_send(PG_FUNCTION_ARGS)
+{
+	RfmState   *s = (RfmState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	bytea	   *num = DatumGetByteaPP(DirectFunctionCall1(numeric_send, NumericGetDatum(RfmStateTotal(s))));
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint64(&buf, s->first);
+	pq_sendint64(&buf, s->last);
+	pq_sendint64(&buf, s->count);
+	pq_sendint32(&buf, VARSIZE_ANY_EXHDR(num));
+	pq_sendbytes(&buf, VARDATA_ANY(num), VARSIZE_ANY_EXHDR(num));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(rfm_state_recv);
+/* Binary input of crm.rfm_state. */
+Datum
+rfm_state_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	TimestampTz first = pq_getmsgint64(buf);
+	TimestampTz last = pq_getmsgint64(buf);
+	int64		count = pq_getmsgint64(buf);
+	int			len = pq_getmsgint(buf, 4);
+	StringInfoData sub;
+	Numeric		total;
+
+	if (len < 0 || len > buf->len - buf->cursor)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary crm.rfm_state: bad total length %d", len),
+				 errdetail("The message is shorter than the length it announces."),
+				 errhint("Send the value crm.rfm_state's send function produced.")));
+	initStringInfo(&sub);
+	appendBinaryStringInfo(&sub, pq_getmsgbytes(buf, len), len);
+	total = DatumGetNumeric(DirectFunctionCall3(numeric_recv, PointerGetDatum(&sub),
+												ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	pq_getmsgend(buf);
+	CheckRfmState(count, first, last);
+	PG_RETURN_POINTER(RfmStateMake(count, first, last, total));
+}
+
+PG_FUNCTION_INFO_V1(rfm_stats_trans);
+/* Transition of crm.rfm_stats: counts a purchase; rows with a NULL are skipped. */
+Datum
+rfm_stats_trans(PG_FUNCTION_ARGS)
+{
+	RfmState   *s;
+	TimestampTz t;
+	Numeric		amount;
+	Numeric		total;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "rfm_stats_trans called in non-aggregate context");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	t = PG_GETARG_TIMESTAMPTZ(1);
+	amount = PG_GETARG_NUMERIC(2);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_POINTER(RfmStateMake(1, t, t, amount));
+
+	/* The state lives in the aggregate context: update it in place. */
+	s = (RfmState *) PG_GETARG_POINTER(0);
+	s->count++;
+	if (t < s->first)
+		s->first = t;
+	if (t > s->last)
+		s->last = t;
+	total = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(RfmStateTotal(s)),
+												NumericGetDatum(amount)));
+	PG_RETURN_POINTER(RfmStateSetTotal(s, total));
+}
+
+PG_FUNCTION_INFO_V1(rfm_stats_combine);
+/* Combine of crm.rfm_stats: merges two partial states (either may be NULL). */
+Datum
+rfm_stats_combine(PG_FUNCTION_ARGS)
+{
+	RfmState   *a;
+	RfmState   *b;
+	Numeric		total;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "rfm_stats_combine called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	b = (RfmState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	if (PG_ARGISNULL(0))
+		PG_RETURN_POINTER(RfmStateMake(b->count, b->first, b->last, RfmStateTotal(b)));
+	a = (RfmState *) PG_GETARG_POINTER(0);
+	a->count += b->count;
+	if (b->first < a->first)
+		a->first = b->first;
+	if (b->last > a->last)
+		a->last = b->last;
+	total = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(RfmStateTotal(a)),
+												NumericGetDatum(RfmStateTotal(b))));
+	PG_RETURN_POINTER(RfmStateSetTotal(a, total));
+}
+
+PG_FUNCTION_INFO_V1(rfm_stats_final);
+/* Final of crm.rfm_stats: the composite crm.purchase_stats. */
+Datum
+rfm_stats_final(PG_FUNCTION_ARGS)
+{
+	RfmState   *s;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	s = (RfmState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "rfm_stats_final: return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = TimestampTzGetDatum(s->first);
+	values[1] = TimestampTzGetDatum(s->last);
+	values[2] = Int64GetDatum(s->count);
+	values[3] = datumCopy(NumericGetDatum(RfmStateTotal(s)), false, -1);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ------------------------------------------------------------------------
+ * Exact quantiles: selection, the break rule and scoring
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Puts the k-th smallest of a[lo..hi] at a[k], smaller-or-equal values before
+ * it and greater-or-equal after it (Hoare selection; fine with many ties).
+ */
+static double
+SelectKth(double *a, int64 lo, int64 hi, int64 k)
+{
+	while (lo < hi)
+	{
+		double		x = a[lo],
+					y = a[lo + (hi - lo) / 2],
+					z = a[hi];
+		double		pivot = (x < y) ? ((y < z) ? y : ((x < z) ? z : x))
+			: ((x < z) ? x : ((y < z) ? z : y));
+		int64		i = lo,
+					j = hi;
+
+		while (i <= j)
+		{
+			while (a[i] < pivot)
+				i++;
+			while (a[j] > pivot)
+				j--;
+			if (i <= j)
+			{
+				double		t = a[i];
+
+				a[i] = a[j];
+				a[j] = t;
+				i++;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return a[k];
+}
+
+/*
+ * Computes the four breaks of n values (reordering them): break k is the
+ * value at sorted position ceil(k * n / 5), counted from 1.
+ */
+static void
+QuintileBreaks(double *a, int64 n, double breaks[4])
+{
+	int64		lo = 0;
+	int			k;
+
+	for (k = 1; k <= 4; k++)
+	{
+		int64		idx = (k * n + 4) / 5 - 1;
+
+		breaks[k - 1] = SelectKth(a, lo, n - 1, idx);
+		lo = idx;
+	}
+}
+
+/* Score 1..5 of a value where higher is better. */
+static inline int
+ScoreHigh(double x, const double b[4])
+{
+	return 1 + (x > b[0]) + (x > b[1]) + (x > b[2]) + (x > b[3]);
+}
+
+/* Score 1..5 of a value where lower is better (recency). */
+static inline int
+ScoreLow(double x, const double b[4])
+{
+	return 5 - (x > b[0]) - (x > b[1]) - (x > b[2]) - (x > b[3]);
+}
+
+/* Rejects NaN, which has no place in an order. */
+static inline void
+CheckNotNaN(const char *what, double x)
+{
+	if (isnan(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be NaN", what),
+				 errdetail("Quantiles are defined only over ordered values."),
+				 errhint("Filter out NaN values or pass NULL for them.")));
+}
+
+/* ------------------------------------------------------------------------
+ * crm.rfm_sample and the aggregate crm.rfm_breaks(float8, float8, float8)
+ * ------------------------------------------------------------------------ */
+
+#define RFM_SAMPLE_VERSION 1
+
+typedef struct RfmSample
+{
+	int32		vl_len_;		/* varlena header; covers the capacity */
+	int32		version;		/* RFM_SAMPLE_VERSION */
+	int64		n;				/* triples stored */
+	int64		cap;			/* triples there is room for */
+	double		v[FLEXIBLE_ARRAY_MEMBER];	/* r, f, m, r, f, m, ... */
+} RfmSample;
+
+#define RFM_SAMPLE_HDRSZ offsetof(RfmSample, v)
+#define RFM_SAMPLE_MAXCAP ((int64) ((MaxAllocSize - RFM_SAMPLE_HDRSZ) / (3 * sizeof(double))))
+
+/* Allocates an empty sample with room for cap triples in the current context. */
+static RfmSample *
+RfmSampleMake(int64 cap)
+{
+	Size		sz;
+	RfmSample  *s;
+
+	if (cap > RFM_SAMPLE_MAXCAP)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many customers for crm.rfm_breaks"),
+				 errdetail("One aggregate state holds at most " INT64_FORMAT " customers.", RFM_SAMPLE_MAXCAP),
+				 errhint("Use crm.rfm_analyze, which has no such limit.")));
+	sz = RFM_SAMPLE_HDRSZ + cap * 3 * sizeof(double);
+	s = (RfmSample *) palloc(sz);
+	SET_VARSIZE(s, sz);
+	s->version = RFM_SAMPLE_VERSION;
+	s->n = 0;
+	s->cap = cap;
+	return s;
+}
+
+/* Returns a sample with room for extra more triples: s itself or a bigger copy. */
+static RfmSample *
+RfmSampleReserve(RfmSample *s, int64 extra)
+{
+	RfmSample  *t;
+	int64		cap;
+
+	if (s->n + extra <= s->cap)
+		return s;
+	cap = Max(s->cap * 2, s->n + extra);
+	cap = Min(cap, Max(RFM_SAMPLE_MAXCAP, s->n + extra));
+	t = RfmSampleMake(cap);
+	t->n = s->n;
+	memcpy(t->v, s->v, s->n * 3 * sizeof(double));
+	return t;
+}
+
+PG_FUNCTION_INFO_V1(rfm_sample_in);
+/* Text input of crm.rfm_sample: {(r,f,m),(r,f,m),...}. */
+Datum
+rfm_sample_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+	char	   *p = str;
+	RfmSample  *s = RfmSampleMake(16);
+
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p++ != '{')
+		goto syntax;
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p != '}')
+	{
+		for (;;)
+		{
+			double		x[3];
+			int			i;
+
+			while (isspace((unsigned char) *p))
+				p++;
+			if (*p++ != '(')
+				goto syntax;
+			for (i = 0; i < 3; i++)
+			{
+				char	   *end;
+
+#if PG_VERSION_NUM >= 160000
+				x[i] = float8in_internal(p, &end, "double precision", str, NULL);
+#else
+				x[i] = float8in_internal(p, &end, "double precision", str);
+#endif
+				CheckNotNaN("a crm.rfm_sample value", x[i]);
+				p = end;
+				if (*p++ != (i < 2 ? ',' : ')'))
+					goto syntax;
+			}
+			s = RfmSampleReserve(s, 1);
+			memcpy(&s->v[s->n * 3], x, sizeof(x));
+			s->n++;
+			while (isspace((unsigned char) *p))
+				p++;
+			if (*p == ',')
+				p++;
+			else
+				break;
+		}
+	}
+	if (*p++ != '}')
+		goto syntax;
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p != '\0')
+		goto syntax;
+	PG_RETURN_POINTER(s);
+
+syntax:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type crm.rfm_sample"),
+			 errdetail("The text form is {(recency,frequency,monetary),...}."),
+			 errhint("Use a value produced by crm.rfm_breaks.")));
+	PG_RETURN_NULL();			/* not reached */
+}
+
+PG_FUNCTION_INFO_V1(rfm_sample_out);
+/* Text output of crm.rfm_sample (shortest exact float form). */
+Datum
+rfm_sample_out(PG_FUNCTION_ARGS)
+{
+	RfmSample  *s = (RfmSample *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	StringInfoData buf;
+	int64		i;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < s->n; i++)
+	{
+		char	   *a = float8out_internal(s->v[i * 3]);
+		char	   *b = float8out_internal(s->v[i * 3 + 1]);
+		char	   *c = float8out_internal(s->v[i * 3 + 2]);
+
+		appendStringInfo(&buf, "%s(%s,%s,%s)", i ? "," : "", a, b, c);
+		pfree(a);
+		pfree(b);
+		pfree(c);
+	}
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_CSTRING(buf.data);
+}
+
+PG_FUNCTION_INFO_V1(rfm_sample_send);
+/* Binary output of crm.rfm_sample. */
+Datum
+rfm_sample_send(PG_FUNCTION_ARGS)
+{
+	RfmSample  *s = (RfmSample *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	StringInfoData buf;
+	int64		i;
+
+	pq_begintypsend(&buf);
+	pq_sendint64(&buf, s->n);
+	for (i = 0; i < s->n * 3; i++)
+		pq_sendfloat8(&buf, s->v[i]);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(rfm_sample_recv);
+/* Binary input of crm.rfm_sample. */
+Datum
+rfm_sample_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int64		n = pq_getmsgint64(buf);
+	RfmSample  *s;
+	int64		i;
+
+	if (n < 0 || n > (buf->len - buf->cursor) / (int64) (3 * sizeof(double)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary crm.rfm_sample: bad count " INT64_FORMAT, n),
+				 errdetail("The message is shorter than the count it announces."),
+				 errhint("Send the value crm.rfm_sample's send function produced.")));
+	s = RfmSampleMake(Max(n, 1));
+	for (i = 0; i < n * 3; i++)
+	{
+		s->v[i] = pq_getmsgfloat8(buf);
+		CheckNotNaN("a crm.rfm_sample value", s->v[i]);
+	}
+	s->n = n;
+	pq_getmsgend(buf);
+	PG_RETURN_POINTER(s);
+}
+
+PG_FUNCTION_INFO_V1(rfm_breaks_trans);
+/* Transition of crm.rfm_breaks: keeps one customer's values; NULLs skipped. */
+Datum
+rfm_breaks_trans(PG_FUNCTION_ARGS)
+{
+	RfmSample  *s;
+	double		x[3];
+	int			i;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "rfm_breaks_trans called in non-aggregate context");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	for (i = 0; i < 3; i++)
+	{
+		x[i] = PG_GETARG_FLOAT8(i + 1);
+		CheckNotNaN(i == 0 ? "recency" : (i == 1 ? "frequency" : "monetary"), x[i]);
+	}
+	s = PG_ARGISNULL(0) ? RfmSampleMake(64) : (RfmSample *) PG_GETARG_POINTER(0);
+	/* In place while there is room; a bigger copy is taken over by nodeAgg. */
+	s = RfmSampleReserve(s, 1);
+	memcpy(&s->v[s->n * 3], x, sizeof(x));
+	s->n++;
+	PG_RETURN_POINTER(s);
+}
+
+PG_FUNCTION_INFO_V1(rfm_breaks_combine);
+/* Combine of crm.rfm_breaks: concatenates two samples (either may be NULL). */
+Datum
+rfm_breaks_combine(PG_FUNCTION_ARGS)
+{
+	RfmSample  *a;
+	RfmSample  *b;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "rfm_breaks_combine called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	b = (RfmSample *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	a = PG_ARGISNULL(0) ? RfmSampleMake(Max(b->n, 1)) : (RfmSample *) PG_GETARG_POINTER(0);
+	a = RfmSampleReserve(a, b->n);
+	memcpy(&a->v[a->n * 3], b->v, b->n * 3 * sizeof(double));
+	a->n += b->n;
+	PG_RETURN_POINTER(a);
+}
+
+/* Builds a float8[] of four breaks. */
+static Datum
+BreaksArray(const double b[4])
+{
+	Datum		d[4];
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		d[i] = Float8GetDatum(b[i]);
+	return PointerGetDatum(construct_array(d, 4, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+PG_FUNCTION_INFO_V1(rfm_breaks_final);
+/* Final of crm.rfm_breaks: the composite crm.rfm_cuts. */
+Datum
+rfm_breaks_final(PG_FUNCTION_ARGS)
+{
+	RfmSample  *s;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	double	   *col;
+	int			j;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	s = (RfmSample *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	if (s->n == 0)
+		PG_RETURN_NULL();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "rfm_breaks_final: return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int64GetDatum(s->n);
+	/* Work on a copy: the state must stay as it is (window use). */
+	col = (double *) palloc(s->n * sizeof(double));
+	for (j = 0; j < 3; j++)
+	{
+		double		b[4];
+		int64		i;
+
+		for (i = 0; i < s->n; i++)
+			col[i] = s->v[i * 3 + j];
+		QuintileBreaks(col, s->n, b);
+		values[j + 1] = BreaksArray(b);
+	}
+	pfree(col);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* Reads attribute attno of a crm.rfm_cuts value: four ascending breaks. */
+static void
+CutsGet(HeapTupleHeader cuts, int attno, const char *name, double b[4])
+{
+	bool		isnull;
+	Datum		d = GetAttributeByNum(cuts, attno, &isnull);
+	ArrayType  *arr;
+	int			i;
+
+	if (!isnull)
+	{
+		arr = DatumGetArrayTypeP(d);
+		if (ARR_NDIM(arr) == 1 && ARR_DIMS(arr)[0] == 4 && !ARR_HASNULL(arr) &&
+			ARR_ELEMTYPE(arr) == FLOAT8OID)
+		{
+			const double *v = (const double *) ((const char *) arr + ARR_OVERHEAD_NONULLS(1));
+			bool		ok = true;
+
+			for (i = 0; i < 4; i++)
+			{
+				b[i] = v[i];
+				if (isnan(v[i]) || (i > 0 && v[i] < v[i - 1]))
+					ok = false;
+			}
+			if (ok)
+				return;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s breaks", name),
+			 errdetail("Each measure needs four ascending break values, none NULL or NaN."),
+			 errhint("Compute the breaks with crm.rfm_breaks().")));
+}
+
+PG_FUNCTION_INFO_V1(rfm_score);
+/* crm.rfm_score(recency, frequency, monetary, breaks): the crm.rfm score. */
+Datum
+rfm_score(PG_FUNCTION_ARGS)
+{
+	double		rec = PG_GETARG_FLOAT8(0);
+	double		freq = PG_GETARG_FLOAT8(1);
+	double		mon = PG_GETARG_FLOAT8(2);
+	HeapTupleHeader cuts = PG_GETARG_HEAPTUPLEHEADER(3);
+	double		br[4],
+				bf[4],
+				bm[4];
+
+	CheckNotNaN("recency", rec);
+	CheckNotNaN("frequency", freq);
+	CheckNotNaN("monetary", mon);
+	CutsGet(cuts, 2, "recency", br);
+	CutsGet(cuts, 3, "frequency", bf);
+	CutsGet(cuts, 4, "monetary", bm);
+	PG_RETURN_INT16(RFM_CODE(ScoreLow(rec, br), ScoreHigh(freq, bf), ScoreHigh(mon, bm)));
+}
+
+PG_FUNCTION_INFO_V1(rfm_quintile);
+/* crm.rfm_quintile(value, breaks, lower_is_better): one score 1..5. */
+Datum
+rfm_quintile(PG_FUNCTION_ARGS)
+{
+	double		x = PG_GETARG_FLOAT8(0);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	bool		low = PG_GETARG_BOOL(2);
+	double		b[4];
+	int			i;
+
+	CheckNotNaN("the value", x);
+	if (ARR_NDIM(arr) != 1 || ARR_DIMS(arr)[0] != 4 || ARR_HASNULL(arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("breaks must be an array of four values"),
+				 errdetail("The array has %d dimensions or NULL elements.", ARR_NDIM(arr)),
+				 errhint("Use one of the arrays crm.rfm_breaks() returns.")));
+	for (i = 0; i < 4; i++)
+	{
+		b[i] = ((const double *) ((const char *) arr + ARR_OVERHEAD_NONULLS(1)))[i];
+		if (isnan(b[i]) || (i > 0 && b[i] < b[i - 1]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("breaks must be ascending and not NaN"),
+					 errdetail("Break %d is out of order.", i + 1),
+					 errhint("Use one of the arrays crm.rfm_breaks() returns.")));
+	}
+	PG_RETURN_INT32(low ? ScoreLow(x, b) : ScoreHigh(x, b));
+}
+
+/* ------------------------------------------------------------------------
+ * crm.rfm_table and the aggregate crm.rfm_collect(customer, time, amount):
+ * per-customer purchase count, last purchase and exact spend of a whole
+ * table in one state, a flat open-addressing hash table inside a varlena.
+ * Being a real type with exact text and binary forms, its partial states are
+ * combined by parallel query (and could be by Citus); crm.rfm_analyze runs
+ * it, so the scan is split over parallel workers.
+ * ------------------------------------------------------------------------ */
+
+#ifndef HAVE_INT128
+#error "crm needs a compiler with 128-bit integers"
+#endif
+
+/*
+ * Exact sums of numeric amounts without numeric arithmetic per row: amounts
+ * are decoded from their stored digits (base 10000) into a 128-bit integer
+ * of units of 10^-8.  Amounts with more than 8 decimals or of 10^20 and more
+ * are rejected (documented; round them in a view).
+ */
+#define NBASE_			10000
+#define FRAC_NDIGITS	2		/* base-10000 digits kept after the point */
+#define MAX_WEIGHT		4		/* largest base-10000 weight accepted */
+#define UNITS_SCALE		8		/* decimal digits of a unit */
+
+/* The numeric on-disk header bits (stable since PostgreSQL 9.1). */
+#define NUM_SIGN_MASK		0xC000
+#define NUM_NEG				0x4000
+#define NUM_SHORT			0x8000
+#define NUM_SPECIAL			0xC000
+#define NUM_SHORT_SIGN		0x2000
+#define NUM_SHORT_DSCALE	0x1F80
+#define NUM_SHORT_DSCALE_SHIFT 7
+#define NUM_SHORT_WSIGN		0x0040
+#define NUM_SHORT_WMASK		0x003F
+#define NUM_DSCALE_MASK		0x3FFF
+
+typedef enum UnitsResult
+{
+	UNITS_OK,
+	UNITS_NOT_FINITE,
+	UNITS_TOO_PRECISE
+} UnitsResult;
+
+/*
+ * Converts a stored numeric (plain or short varlena header) to units of
+ * 10^-8 and its display scale.
+ */
+static inline UnitsResult
+NumericToUnits(struct varlena *v, int128 *units, int *dscale)
+{
+	const char *d = VARDATA_ANY(v);
+	int			len = VARSIZE_ANY_EXHDR(v);
+	uint16		h;
+	bool		neg;
+	int			weight,
+				ndigits,
+				i;
+	const char *digits;
+	int128		acc = 0;
+
+	if (len < (int) sizeof(uint16))
+		return UNITS_NOT_FINITE;
+	memcpy(&h, d, sizeof(h));
+	if ((h & NUM_SIGN_MASK) == NUM_SPECIAL)
+		return UNITS_NOT_FINITE;
+	if ((h & NUM_SIGN_MASK) == NUM_SHORT)
+	{
+		neg = (h & NUM_SHORT_SIGN) != 0;
+		*dscale = (h & NUM_SHORT_DSCALE) >> NUM_SHORT_DSCALE_SHIFT;
+		weight = (h & NUM_SHORT_WSIGN) ? (int) (h & NUM_SHORT_WMASK) - (NUM_SHORT_WMASK + 1)
+			: (int) (h & NUM_SHORT_WMASK);
+		digits = d + sizeof(uint16);
+		ndigits = (len - sizeof(uint16)) / sizeof(int16);
+	}
+	else
+	{
+		int16		w;
+
+		if (len < (int) (2 * sizeof(uint16)))
+			return UNITS_NOT_FINITE;
+		memcpy(&w, d + sizeof(uint16), sizeof(w));
+		neg = (h & NUM_SIGN_MASK) == NUM_NEG;
+		*dscale = h & NUM_DSCALE_MASK;
+		weight = w;
+		digits = d + 2 * sizeof(uint16);
+		ndigits = (len - 2 * sizeof(uint16)) / sizeof(int16);
+	}
+	if (ndigits == 0)
+	{
+		*units = 0;
+		*dscale = Min(*dscale, UNITS_SCALE);
+		return UNITS_OK;
+	}
+	if (weight > MAX_WEIGHT || weight - (ndigits - 1) < -FRAC_NDIGITS)
+		return UNITS_TOO_PRECISE;
+	for (i = 0; i < ndigits; i++)
+	{
+		int16		dig;
+
+		memcpy(&dig, digits + i * sizeof(int16), sizeof(dig));
+		acc = acc * NBASE_ + dig;
+	}
+	/* Scale so that the last digit lands at its place value in units. */
+	for (i = weight - (ndigits - 1); i > -FRAC_NDIGITS; i--)
+		acc *= NBASE_;
+	*units = neg ? -acc : acc;
+	/* Digits past the 8th decimal are zero here, so a larger scale says nothing. */
+	*dscale = Min(*dscale, UNITS_SCALE);
+	return UNITS_OK;
+}
+
+/* Writes units of 10^-8 as a decimal with at least dscale decimals. */
+static char *
+UnitsToString(int128 units, int dscale, char *buf)
+{
+	char		tmp[64];
+	int			n = 0;
+	uint128		u = units < 0 ? -(uint128) units : (uint128) units;
+	char	   *p = buf;
+	int			i,
+				keep;
+
+	do
+	{
+		tmp[n++] = '0' + (int) (u % 10);
+		u /= 10;
+	} while (u != 0 || n <= UNITS_SCALE);
+	/* tmp holds digits least significant first; UNITS_SCALE are decimals. */
+	keep = UNITS_SCALE;
+	while (keep > dscale && tmp[UNITS_SCALE - keep] == '0')
+		keep--;
+	if (units < 0)
+		*p++ = '-';
+	for (i = n - 1; i >= UNITS_SCALE; i--)
+		*p++ = tmp[i];
+	if (keep > 0)
+	{
+		*p++ = '.';
+		for (i = UNITS_SCALE - 1; i >= UNITS_SCALE - keep; i--)
+			*p++ = tmp[i];
+	}
+	*p = '\0';
+	return buf;
+}
+
+/* Parses a decimal written by UnitsToString; false when it is not one. */
+static bool
+StringToUnits(const char *s, int128 *units, int *dscale)
+{
+	bool		neg = false;
+	int128		acc = 0;
+	int			nint = 0,
+				nfrac = 0;
+
+	if (*s == '-')
+	{
+		neg = true;
+		s++;
+	}
+	for (; *s >= '0' && *s <= '9'; s++, nint++)
+	{
+		if (nint >= 29)
+			return false;
+		acc = acc * 10 + (*s - '0');
+	}
+	if (nint == 0)
+		return false;
+	if (*s == '.')
+	{
+		for (s++; *s >= '0' && *s <= '9'; s++, nfrac++)
+		{
+			if (nfrac >= UNITS_SCALE)
+				return false;
+			acc = acc * 10 + (*s - '0');
+		}
+		if (nfrac == 0)
+			return false;
+	}
+	if (*s != '\0')
+		return false;
+	for (int i = nfrac; i < UNITS_SCALE; i++)
+		acc *= 10;
+	*units = neg ? -acc : acc;
+	*dscale = nfrac;
+	return true;
+}
+
+#define RFM_TABLE_VERSION 1
+
+typedef struct RfmSlot
+{
+	int64		customer;		/* customer id */
+	int64		count;			/* purchases; 0 marks an empty slot */
+	TimestampTz last;			/* latest purchase */
+	int64		units_hi;		/* spend in units of 10^-8, high 64 bits */
+	uint64		units_lo;		/* low 64 bits (kept apart: varlenas are only 8-aligned) */
+	int32		dscale;			/* largest display scale of the amounts */
+	int32		unused;
+} RfmSlot;
+
+/*
+ * Purchases wait in a small batch before they go into the table: the slots
+ * of a whole batch are prefetched first, so the cache misses of a large
+ * table overlap instead of coming one after another.
+ */
+#define RFM_BATCH 64
+
+typedef struct RfmPending
+{
+	int64		customer;
+	TimestampTz at;
+	int64		units_hi;
+	uint64		units_lo;
+	int32		dscale;
+	int32		unused;
+} RfmPending;
+
+typedef struct RfmTable
+{
+	int32		vl_len_;		/* varlena header; covers every slot */
+	int32		version;		/* RFM_TABLE_VERSION */
+	int64		used;			/* customers in slots */
+	int64		capacity;		/* slots, a power of two */
+	int64		rows;			/* purchases counted, pending ones included */
+	int32		npending;		/* purchases waiting in pending[] */
+	int32		unused;
+	RfmPending	pending[RFM_BATCH];
+	RfmSlot		slots[FLEXIBLE_ARRAY_MEMBER];
+} RfmTable;
+
+#define RFM_TABLE_HDRSZ offsetof(RfmTable, slots)
+#define RFM_TABLE_MAXCAP ((int64) 1 << 23)	/* 8M slots, 384 MB: 6M customers */
+
+static inline int128
+SlotUnits(const RfmSlot *s)
+{
+	return (int128) (((uint128) (uint64) s->units_hi << 64) | s->units_lo);
+}
+
+static inline void
+SlotSetUnits(RfmSlot *s, int128 u)
+{
+	s->units_hi = (int64) (u >> 64);
+	s->units_lo = (uint64) u;
+}
+
+/* 64-bit mix (the splitmix64 finaliser) for customer ids. */
+static inline uint64
+HashCustomer(int64 k)
+{
+	uint64		x = (uint64) k;
+
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return x;
+}
+
+/* Allocates an empty table with capacity slots in the current memory context. */
+static RfmTable *
+RfmTableMake(int64 capacity)
+{
+	Size		sz;
+	RfmTable   *t;
+
+	if (capacity > RFM_TABLE_MAXCAP)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many customers for one crm.rfm_table"),
+				 errdetail("One state holds at most " INT64_FORMAT " customers.", RFM_TABLE_MAXCAP / 4 * 3),
+				 errhint("Score the customers in groups, for example by ranges of customer id in a view.")));
+	sz = RFM_TABLE_HDRSZ + capacity * sizeof(RfmSlot);
+	t = (RfmTable *) palloc0(sz);
+	SET_VARSIZE(t, sz);
+	t->version = RFM_TABLE_VERSION;
+	t->capacity = capacity;
+	return t;
+}
+
+/* The slot of a customer: its own, or the empty one where it belongs. */
+static inline RfmSlot *
+RfmTableSlot(RfmTable *t, int64 customer)
+{
+	uint64		mask = (uint64) t->capacity - 1;
+	uint64		i = HashCustomer(customer) & mask;
+
+	for (;;)
+	{
+		RfmSlot    *s = &t->slots[i];
+
+		if (s->count == 0 || s->customer == customer)
+			return s;
+		i = (i + 1) & mask;
+	}
+}
+
+/* Adds figures to a slot, erroring out rather than overflowing. */
+static inline void
+SlotAdd(RfmSlot *s, int64 customer, int64 count, TimestampTz last, int128 units, int dscale)
+{
+	int128		sum;
+
+	if (s->count == 0)
+	{
+		s->customer = customer;
+		s->count = count;
+		s->last = last;
+		SlotSetUnits(s, units);
+		s->dscale = dscale;
+		return;
+	}
+	if (__builtin_add_overflow(SlotUnits(s), units, &sum) ||
+		pg_add_s64_overflow(s->count, count, &s->count))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("total spend of customer " INT64_FORMAT " is out of range", customer),
+				 errdetail("crm.rfm_collect sums exactly up to about 10^30."),
+				 errhint("Use crm.rfm_stats, which sums in numeric.")));
+	SlotSetUnits(s, sum);
+	if (last > s->last)
+		s->last = last;
+	if (dscale > s->dscale)
+		s->dscale = dscale;
+}
+
+/* Returns t itself when it has room for extra more customers, else a bigger copy. */
+static RfmTable *
+RfmTableReserve(RfmTable *t, int64 extra)
+{
+	int64		cap = t->capacity;
+	RfmTable   *n;
+	int64		i;
+
+	while ((t->used + extra) * 4 > cap * 3)
+		cap *= 2;
+	if (cap == t->capacity)
+		return t;
+	n = RfmTableMake(cap);
+	n->used = t->used;
+	n->rows = t->rows;
+	n->npending = t->npending;
+	memcpy(n->pending, t->pending, sizeof(t->pending));
+	for (i = 0; i < t->capacity; i++)
+		if (t->slots[i].count > 0)
+			*RfmTableSlot(n, t->slots[i].customer) = t->slots[i];
+	return n;
+}
+
+/* Adds one customer's figures, growing the table when needed. */
+static RfmTable *
+RfmTableAdd(RfmTable *t, int64 customer, int64 count, TimestampTz last, int128 units, int dscale)
+{
+	RfmSlot    *s = RfmTableSlot(t, customer);
+
+	if (s->count == 0)
+	{
+		if ((t->used + 1) * 4 > t->capacity * 3)
+		{
+			t = RfmTableReserve(t, 1);
+			s = RfmTableSlot(t, customer);
+		}
+		t->used++;
+	}
+	SlotAdd(s, customer, count, last, units, dscale);
+	return t;
+}
+
+/* Moves the pending purchases into the slots; returns t or a bigger copy. */
+static RfmTable *
+RfmTableFlush(RfmTable *t)
+{
+	uint64		pos[RFM_BATCH];
+	uint64		mask;
+	int			i;
+
+	if (t->npending == 0)
+		return t;
+	t = RfmTableReserve(t, t->npending);
+	mask = (uint64) t->capacity - 1;
+	for (i = 0; i < t->npending; i++)
+	{
+		pos[i] = HashCustomer(t->pending[i].customer) & mask;
+#ifdef __GNUC__
+		__builtin_prefetch(&t->slots[pos[i]], 1);
+#endif
+	}
+	for (i = 0; i < t->npending; i++)
+	{
+		RfmPending *p = &t->pending[i];
+		uint64		j = pos[i];
+		RfmSlot    *s;
+
+		for (;;)
+		{
+			s = &t->slots[j];
+			if (s->count == 0 || s->customer == p->customer)
+				break;
+			j = (j + 1) & mask;
+		}
+		if (s->count == 0)
+			t->used++;
+		SlotAdd(s, p->customer, 1, p->at,
+				(int128) (((uint128) (uint64) p->units_hi << 64) | p->units_lo), p->dscale);
+	}
+	t->npending = 0;
+	return t;
+}
+
+/* A table with nothing pending, to read: the value itself or a flushed copy. */
+static RfmTable *
+RfmTableForReading(Datum d)
+{
+	RfmTable   *t = (RfmTable *) PG_DETOAST_DATUM(d);
+
+	if (t->npending == 0)
+		return t;
+	if ((Pointer) t == DatumGetPointer(d))
+		t = (RfmTable *) DatumGetPointer(datumCopy(d, false, -1));
+	return RfmTableFlush(t);
+}
+
+/* Rejects a table from outside whose figures cannot be right. */
+static void
+CheckRfmSlot(int64 count, int dscale)
+{
+	if (count < 1 || dscale < 0 || dscale > UNITS_SCALE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid crm.rfm_table value"),
+				 errdetail("Each customer needs at least one purchase and a total with at most 8 decimals."),
+				 errhint("Use a value produced by crm.rfm_collect.")));
+}
+
+/* Compares slots by customer id, for a stable text form. */
+static int
+SlotCmp(const void *a, const void *b)
+{
+	int64		x = (*(RfmSlot *const *) a)->customer;
+	int64		y = (*(RfmSlot *const *) b)->customer;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* The used slots of a table, ordered by customer id. */
+static RfmSlot **
+SortedSlots(RfmTable *t)
+{
+	RfmSlot   **v = (RfmSlot **) palloc(Max(t->used, 1) * sizeof(RfmSlot *));
+	int64		i,
+				n = 0;
+
+	for (i = 0; i < t->capacity; i++)
+		if (t->slots[i].count > 0)
+			v[n++] = &t->slots[i];
+	qsort(v, n, sizeof(RfmSlot *), SlotCmp);
+	return v;
+}
+
+PG_FUNCTION_INFO_V1(rfm_table_in);
+/* Text input of crm.rfm_table: {rows:(customer,count,last,total),...}. */
+Datum
+rfm_table_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+	char	   *p = pstrdup(str);
+	char	   *end;
+	RfmTable   *t = RfmTableMake(64);
+	int64		rows;
+
+	if (*p++ != '{')
+		goto syntax;
+	errno = 0;
+	rows = strtoll(p, &end, 10);
+	if (end == p || errno != 0 || rows < 0 || *end != ':')
+		goto syntax;
+	p = end + 1;
+	while (*p == '(')
+	{
+		char	   *f[4];
+		int			k;
+		int64		customer,
+					count;
+		TimestampTz last;
+		int128		units;
+		int			dscale;
+
+		p++;
+		for (k = 0; k < 4; k++)
+		{
+			f[k] = p;
+			p += strcspn(p, k < 3 ? ",)" : ")");
+			if (*p != (k < 3 ? ',' : ')'))
+				goto syntax;
+			*p++ = '\0';
+		}
+		customer = pg_strtoint64(f[0]);
+		count = pg_strtoint64(f[1]);
+		last = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(f[2]),
+													   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+		if (!StringToUnits(f[3], &units, &dscale))
+			goto syntax;
+		CheckRfmSlot(count, dscale);
+		if (RfmTableSlot(t, customer)->count != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("customer " INT64_FORMAT " appears twice in a crm.rfm_table value", customer),
+					 errdetail("Each customer has one entry."),
+					 errhint("Use a value produced by crm.rfm_collect.")));
+		t = RfmTableAdd(t, customer, count, last, units, dscale);
+		if (*p == ',')
+			p++;
+		else
+			break;
+	}
+	if (*p++ != '}' || *p != '\0')
+		goto syntax;
+	t->rows = rows;
+	PG_RETURN_POINTER(t);
+
+syntax:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type crm.rfm_table"),
+			 errdetail("The text form is {rows:(customer,purchases,last purchase,spend),...}."),
+			 errhint("Use a value produced by crm.rfm_collect.")));
+	PG_RETURN_NULL();			/* not reached */
+}
+
+PG_FUNCTION_INFO_V1(rfm_table_out);
+/* Text output of crm.rfm_table, ordered by customer, times ISO 8601 at UTC. */
+Datum
+rfm_table_out(PG_FUNCTION_ARGS)
+{
+	RfmTable   *t = RfmTableForReading(PG_GETARG_DATUM(0));
+	RfmSlot   **v = SortedSlots(t);
+	StringInfoData buf;
+	int64		i;
+	char		num[64];
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{" INT64_FORMAT ":", t->rows);
+	for (i = 0; i < t->used; i++)
+	{
+		appendStringInfo(&buf, "%s(" INT64_FORMAT "," INT64_FORMAT ",", i ? "," : "",
+						 v[i]->customer, v[i]->count);
+		AppendIsoUtc(&buf, v[i]->last);
+		appendStringInfo(&buf, ",%s)", UnitsToString(SlotUnits(v[i]), v[i]->dscale, num));
+	}
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_CSTRING(buf.data);
+}
+
+PG_FUNCTION_INFO_V1(rfm_table_send);
+/* Binary output of crm.rfm_table, ordered by customer. */
+Datum
+rfm_table_send(PG_FUNCTION_ARGS)
+{
+	RfmTable   *t = RfmTableForReading(PG_GETARG_DATUM(0));
+	RfmSlot   **v = SortedSlots(t);
+	StringInfoData buf;
+	int64		i;
+
+	pq_begintypsend(&buf);
+	pq_sendint64(&buf, t->rows);
+	pq_sendint64(&buf, t->used);
+	for (i = 0; i < t->used; i++)
+	{
+		pq_sendint64(&buf, v[i]->customer);
+		pq_sendint64(&buf, v[i]->count);
+		pq_sendint64(&buf, v[i]->last);
+		pq_sendint64(&buf, v[i]->units_hi);
+		pq_sendint64(&buf, (int64) v[i]->units_lo);
+		pq_sendint32(&buf, v[i]->dscale);
+	}
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(rfm_table_recv);
+/* Binary input of crm.rfm_table. */
+Datum
+rfm_table_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int64		rows = pq_getmsgint64(buf);
+	int64		n = pq_getmsgint64(buf);
+	RfmTable   *t;
+	int64		i;
+
+	if (rows < 0 || n < 0 || n > (buf->len - buf->cursor) / 44)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary crm.rfm_table: bad count " INT64_FORMAT, n),
+				 errdetail("The message is shorter than the count it announces."),
+				 errhint("Send the value crm.rfm_table's send function produced.")));
+	t = RfmTableMake(64);
+	for (i = 0; i < n; i++)
+	{
+		RfmSlot		s;
+
+		s.customer = pq_getmsgint64(buf);
+		s.count = pq_getmsgint64(buf);
+		s.last = pq_getmsgint64(buf);
+		s.units_hi = pq_getmsgint64(buf);
+		s.units_lo = (uint64) pq_getmsgint64(buf);
+		s.dscale = pq_getmsgint(buf, 4);
+		CheckRfmSlot(s.count, s.dscale);
+		if (RfmTableSlot(t, s.customer)->count != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("customer " INT64_FORMAT " appears twice in a crm.rfm_table value", s.customer),
+					 errdetail("Each customer has one entry."),
+					 errhint("Send the value crm.rfm_table's send function produced.")));
+		t = RfmTableAdd(t, s.customer, s.count, s.last, SlotUnits(&s), s.dscale);
+	}
+	pq_getmsgend(buf);
+	t->rows = rows;
+	PG_RETURN_POINTER(t);
+}
+
+PG_FUNCTION_INFO_V1(rfm_collect_trans);
+/* Transition of crm.rfm_collect: counts one purchase; rows with a NULL are skipped. */
+Datum
+rfm_collect_trans(PG_FUNCTION_ARGS)
+{
+	RfmTable   *t;
+	int64		customer;
+	struct varlena *amount;
+	int128		units;
+	int			dscale;
+	UnitsResult res;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "rfm_collect_trans called in non-aggregate context");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	customer = PG_GETARG_INT64(1);
+	/* Read the amount where it lies: short headers need no copy. */
+	amount = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(3));
+	if (VARATT_IS_EXTENDED(amount) && !VARATT_IS_SHORT(amount))
+		amount = pg_detoast_datum_packed(amount);
+	res = NumericToUnits(amount, &units, &dscale);
+	if (res != UNITS_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("purchase amount %s of customer " INT64_FORMAT " cannot be summed exactly",
+						DatumGetCString(DirectFunctionCall1(numeric_out, PointerGetDatum(pg_detoast_datum(amount)))),
+						customer),
+				 res == UNITS_NOT_FINITE ?
+				 errdetail("Monetary value is a sum of amounts; NaN and infinity have no place in it.") :
+				 errdetail("Amounts must have at most 8 decimal places and be below 10^20."),
+				 errhint("Filter or round the amounts in a view and pass the view as source.")));
+
+	/* The state lives in the aggregate context: update it in place. */
+	t = PG_ARGISNULL(0) ? RfmTableMake(1024) : (RfmTable *) PG_GETARG_POINTER(0);
+	if (t->npending == RFM_BATCH)
+		t = RfmTableFlush(t);
+	{
+		RfmPending *p = &t->pending[t->npending++];
+
+		p->customer = customer;
+		p->at = PG_GETARG_TIMESTAMPTZ(2);
+		p->units_hi = (int64) (units >> 64);
+		p->units_lo = (uint64) units;
+		p->dscale = dscale;
+	}
+	t->rows++;
+	PG_RETURN_POINTER(t);
+}
+
+PG_FUNCTION_INFO_V1(rfm_collect_combine);
+/* Combine of crm.rfm_collect: merges two tables (either may be NULL). */
+Datum
+rfm_collect_combine(PG_FUNCTION_ARGS)
+{
+	RfmTable   *a;
+	RfmTable   *b;
+	int64		i;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "rfm_collect_combine called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	b = RfmTableForReading(PG_GETARG_DATUM(1));
+	if (PG_ARGISNULL(0))
+		PG_RETURN_POINTER(datumCopy(PointerGetDatum(b), false, -1));
+	a = RfmTableFlush((RfmTable *) PG_GETARG_POINTER(0));
+	/* No reserve up front: the two usually share many customers. */
+	for (i = 0; i < b->capacity; i++)
+	{
+		RfmSlot    *s = &b->slots[i];
+
+		if (s->count > 0)
+			a = RfmTableAdd(a, s->customer, s->count, s->last, SlotUnits(s), s->dscale);
+	}
+	a->rows += b->rows;
+	PG_RETURN_POINTER(a);
+}
+
+PG_FUNCTION_INFO_V1(rfm_collect_final);
+/* Final of crm.rfm_collect: the table with its pending purchases moved in. */
+Datum
+rfm_collect_final(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	/* Called directly on a stored value: work on a readable copy. */
+	if (!AggCheckCallContext(fcinfo, NULL))
+		PG_RETURN_POINTER(RfmTableForReading(PG_GETARG_DATUM(0)));
+	/* Declared FINALFUNC_MODIFY = READ_WRITE: flushing in place is allowed. */
+	PG_RETURN_POINTER(RfmTableFlush((RfmTable *) PG_GETARG_POINTER(0)));
+}
+
+PG_FUNCTION_INFO_V1(rfm_table_customers);
+/* crm.rfm_table_customers(table): its rows, ordered by customer. */
+Datum
+rfm_table_customers(PG_FUNCTION_ARGS)
+{
+	RfmTable   *t = RfmTableForReading(PG_GETARG_DATUM(0));
+	RfmSlot   **v;
+	int64		i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	v = SortedSlots(t);
+	for (i = 0; i < t->used; i++)
+	{
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		char		num[64];
+
+		values[0] = Int64GetDatum(v[i]->customer);
+		values[1] = Int64GetDatum(v[i]->count);
+		values[2] = TimestampTzGetDatum(v[i]->last);
+		values[3] = DirectFunctionCall3(numeric_in,
+										CStringGetDatum(UnitsToString(SlotUnits(v[i]), v[i]->dscale, num)),
+										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * crm.rfm_analyze: a whole purchase table in one call
+ * ------------------------------------------------------------------------ */
+
+/* Checks that a column exists and has one of the accepted types; returns its type. */
+static Oid
+CheckColumn(Oid relid, const char *col, const char *role, const char *arg, const Oid *ok, const char *okname)
+{
+	AttrNumber	att = get_attnum(relid, col);
+	Oid			typ;
+	int			i;
+
+	if (att == InvalidAttrNumber || att < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation %s does not exist", col, get_rel_name(relid)),
+				 errdetail("crm.rfm_analyze reads the %s from that column.", role),
+				 errhint("Pass the column's name as the %s argument.", arg)));
+	typ = get_atttype(relid, att);
+	for (i = 0; OidIsValid(ok[i]); i++)
+		if (ok[i] == typ)
+			return typ;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column \"%s\" has type %s, which cannot be the %s", col, format_type_be(typ), role),
+			 errdetail("The %s column must be of type %s.", role, okname),
+			 errhint("Cast it in a view and pass the view as source.")));
+	return InvalidOid;			/* not reached */
+}
+
+#define RFM_CODES 556			/* codes run from 111 to 555 */
+
+/* Reads crm.rfm_segment_map and gives the segment of each of the 125 codes. */
+static void
+LoadSegments(Datum segments[RFM_CODES], bool known[RFM_CODES])
+{
+	uint64		i;
+	int			r,
+				f,
+				m;
+
+	memset(known, 0, sizeof(bool) * RFM_CODES);
+	if (SPI_execute("SELECT segment, r_min, r_max, f_min, f_max, m_min, m_max "
+					"FROM crm.rfm_segment_map ORDER BY priority", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "rfm_analyze: reading crm.rfm_segment_map failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			lim[6];
+		int			j;
+		Datum		name = SPI_getbinval(tup, td, 1, &isnull);
+
+		if (isnull)
+			continue;
+		for (j = 0; j < 6; j++)
+		{
+			Datum		d = SPI_getbinval(tup, td, j + 2, &isnull);
+
+			lim[j] = isnull ? (j % 2 ? 5 : 1) : DatumGetInt16(d);
+		}
+		for (r = lim[0]; r <= lim[1]; r++)
+			for (f = lim[2]; f <= lim[3]; f++)
+				for (m = lim[4]; m <= lim[5]; m++)
+				{
+					int			c = RFM_CODE(r, f, m);
+
+					if (RfmCodeIsValid(c) && !known[c])
+					{
+						known[c] = true;
+						segments[c] = PointerGetDatum(SPI_datumTransfer(name, false, -1));
+					}
+				}
+	}
+}
+
+/* Rejects a NULL argument of crm.rfm_analyze. */
+static inline void
+CheckArgNotNull(FunctionCallInfo fcinfo, int i, const char *name)
+{
+	if (PG_ARGISNULL(i))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument %s of crm.rfm_analyze must not be NULL", name),
+				 errdetail("Only period may be NULL (meaning all purchases up to as_of)."),
+				 errhint("Leave the argument out to use its default.")));
+}
+
+PG_FUNCTION_INFO_V1(rfm_analyze);
+/* crm.rfm_analyze(as_of, source, customer_col, time_col, amount_col, period). */
+Datum
+rfm_analyze(PG_FUNCTION_ARGS)
+{
+	static const Oid cust_ok[] = {INT8OID, INT4OID, INT2OID, InvalidOid};
+	static const Oid time_ok[] = {TIMESTAMPTZOID, TIMESTAMPOID, DATEOID, InvalidOid};
+	static const Oid amount_ok[] = {NUMERICOID, INT8OID, INT4OID, INT2OID, InvalidOid};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz as_of;
+	Oid			relid;
+	char	   *ccol,
+			   *tcol,
+			   *acol,
+			   *qt;
+	Oid			atype;
+	bool		has_period = !PG_ARGISNULL(5);
+	StringInfoData q;
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2];
+	Datum		segments[RFM_CODES];
+	bool		known[RFM_CODES];
+	RfmTable   *t = NULL;
+	int64		n = 0,
+				i,
+				j;
+	RfmSlot   **ents = NULL;
+	double	   *rec = NULL,
+			   *freq = NULL,
+			   *mon = NULL,
+			   *work = NULL;
+	double		br[4],
+				bf[4],
+				bm[4];
+	MemoryContext workcxt;
+	MemoryContext oldcxt;
+	int			nestlevel;
+
+	CheckArgNotNull(fcinfo, 0, "as_of");
+	CheckArgNotNull(fcinfo, 1, "source");
+	CheckArgNotNull(fcinfo, 2, "customer_col");
+	CheckArgNotNull(fcinfo, 3, "time_col");
+	CheckArgNotNull(fcinfo, 4, "amount_col");
+	as_of = PG_GETARG_TIMESTAMPTZ(0);
+	relid = PG_GETARG_OID(1);
+	ccol = NameStr(*PG_GETARG_NAME(2));
+	tcol = NameStr(*PG_GETARG_NAME(3));
+	acol = NameStr(*PG_GETARG_NAME(4));
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be a finite time"),
+				 errdetail("Recency is counted in days up to as_of."),
+				 errhint("Pass a time such as now().")));
+	args[0] = TimestampTzGetDatum(as_of);
+	args[1] = (Datum) 0;
+	if (has_period)
+	{
+		Interval   *period = PG_GETARG_INTERVAL_P(5);
+
+		if (period->month < 0 || period->day < 0 || period->time < 0 ||
+			(period->month == 0 && period->day == 0 && period->time == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("period must be a positive interval"),
+					 errdetail("Only purchases after as_of - period and up to as_of are counted."),
+					 errhint("Pass an interval such as '1 year', or NULL for all history.")));
+		args[1] = DirectFunctionCall2(timestamptz_mi_interval, TimestampTzGetDatum(as_of),
+									  IntervalPGetDatum(period));
+	}
+	if (get_rel_name(relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errdetail("The source must be a table, view or partitioned table."),
+				 errhint("Pass the table's name, such as 'crm.purchase'.")));
+	CheckColumn(relid, ccol, "customer id", "customer_col", cust_ok, "bigint, integer or smallint");
+	CheckColumn(relid, tcol, "purchase time", "time_col", time_ok, "timestamp with time zone, timestamp or date");
+	atype = CheckColumn(relid, acol, "amount", "amount_col", amount_ok, "numeric or an integer type");
+
+	/* One aggregate over the source. */
+	qt = psprintf("%s::pg_catalog.timestamptz", quote_identifier(tcol));
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT crm.rfm_collect(%s::pg_catalog.int8, %s, %s%s) FROM %s "
+					 "WHERE %s OPERATOR(pg_catalog.<=) $1",
+					 quote_identifier(ccol), qt, quote_identifier(acol),
+					 atype == NUMERICOID ? "" : "::pg_catalog.numeric",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												get_rel_name(relid)),
+					 qt);
+	if (has_period)
+		appendStringInfo(&q, " AND %s OPERATOR(pg_catalog.>) $2", qt);
+
+	InitMaterializedSRF(fcinfo, 0);
+	workcxt = AllocSetContextCreate(CurrentMemoryContext, "crm.rfm_analyze", ALLOCSET_DEFAULT_SIZES);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "rfm_analyze: SPI_connect failed");
+	LoadSegments(segments, known);
+
+	/*
+	 * The scan runs in this process alone: with many customers, every worker
+	 * would build a table of nearly all of them and the leader would merge
+	 * them, which costs more than it saves (see doc/rfm.md, Performance).
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_execute_with_args(q.data, has_period ? 2 : 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "rfm_analyze: scan query failed: %s", q.data);
+	AtEOXact_GUC(true, nestlevel);
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			t = RfmTableForReading(d);
+	}
+
+	/* Per-customer measures, then the breaks. */
+	oldcxt = MemoryContextSwitchTo(workcxt);
+	if (t != NULL && t->used > 0)
+	{
+		n = t->used;
+		ents = (RfmSlot **) palloc(n * sizeof(RfmSlot *));
+		rec = (double *) MemoryContextAllocHuge(workcxt, n * 4 * sizeof(double));
+		freq = rec + n;
+		mon = freq + n;
+		work = mon + n;
+		for (i = 0, j = 0; i < t->capacity; i++)
+		{
+			RfmSlot    *s = &t->slots[i];
+			int128		u;
+
+			if (s->count == 0)
+				continue;
+			ents[j] = s;
+			rec[j] = (double) ((as_of - s->last) / USECS_PER_DAY);
+			freq[j] = (double) s->count;
+			u = SlotUnits(s);
+			/* Exact below 2^53 units, and then equal to numeric's own conversion. */
+			if (u > -((int128) 1 << 53) && u < ((int128) 1 << 53))
+				mon[j] = (double) (int64) u / 1e8;
+			else
+			{
+				char		num[64];
+
+				mon[j] = DatumGetFloat8(DirectFunctionCall1(float8in,
+															CStringGetDatum(UnitsToString(u, s->dscale, num))));
+			}
+			j++;
+		}
+		memcpy(work, rec, n * sizeof(double));
+		QuintileBreaks(work, n, br);
+		memcpy(work, freq, n * sizeof(double));
+		QuintileBreaks(work, n, bf);
+		memcpy(work, mon, n * sizeof(double));
+		QuintileBreaks(work, n, bm);
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		RfmSlot    *s = ents[i];
+		Datum		values[9];
+		bool		nulls[9] = {false, false, false, false, false, false, false, false, false};
+		int			r = ScoreLow(rec[i], br),
+					f = ScoreHigh(freq[i], bf),
+					m = ScoreHigh(mon[i], bm),
+					c = RFM_CODE(r, f, m);
+		char		num[64];
+
+		values[0] = Int64GetDatum(s->customer);
+		values[1] = Int32GetDatum((int32) rec[i]);
+		values[2] = Int64GetDatum(s->count);
+		values[3] = DirectFunctionCall3(numeric_in, CStringGetDatum(UnitsToString(SlotUnits(s), s->dscale, num)),
+										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		values[4] = Int32GetDatum(r);
+		values[5] = Int32GetDatum(f);
+		values[6] = Int32GetDatum(m);
+		values[7] = Int16GetDatum(c);
+		if (known[c])
+			values[8] = segments[c];
+		else
+			nulls[8] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(DatumGetPointer(values[3]));
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	elog(DEBUG1, "crm.rfm_analyze: " INT64_FORMAT " rows, " INT64_FORMAT " customers, %zu kB of state, %zu kB of working memory",
+		 t ? t->rows : 0, n, t ? (Size) VARSIZE(t) / 1024 : 0, MemoryContextMemAllocated(workcxt, true) / 1024);
+	SPI_finish();
+	MemoryContextDelete(workcxt);
+	return (Datum) 0;
+}
