@@ -28,7 +28,7 @@ crm_psql -q -c "DROP TABLE raw_contact"
 for size in 20000 100000; do
     echo
     echo "Duplicate detection on $size customers (demo generator; best of 2)."
-    crm_psql -q -c "TRUNCATE crm.customer, crm.purchase, crm.interaction, crm.customer_identity, crm.customer_merge"
+    crm_psql -q -c "TRUNCATE crm.customer, crm.purchase, crm.interaction, crm.customer_identity, crm.customer_merge CASCADE"
     crm_psql -q -v customers="$size" -f "$CRM_TOP/test/demo/00_data.sql" >/dev/null
     scan=$(bench_ms 2 "SELECT count(*) FROM crm.customer")
     ours=$(bench_ms 2 "SELECT count(*) FROM crm.find_duplicates(0.9)")
@@ -50,4 +50,4 @@ for size in 20000 100000; do
         awk -v a="$plain" -v b="$ours" 'BEGIN { printf "  crm.find_duplicates is %.1fx faster than the plain SQL\n", a / b }'
     fi
 done
-crm_psql -q -c "TRUNCATE crm.customer, crm.purchase, crm.interaction, crm.customer_identity, crm.customer_merge"
+crm_psql -q -c "TRUNCATE crm.customer, crm.purchase, crm.interaction, crm.customer_identity, crm.customer_merge CASCADE"
