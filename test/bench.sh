@@ -9,6 +9,7 @@ crm_build
 crm_start
 crm_psql -c "CREATE DATABASE bench"
 export PGDATABASE=bench
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 crm_psql -c "CREATE EXTENSION crm"
 
 # Prints the best of N runs of a query, in milliseconds (psql's \timing).
