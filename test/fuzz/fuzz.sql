@@ -56,6 +56,34 @@ BEGIN
     RAISE WARNING 'text input: % accepted, % rejected with 22P02', ok, bad;
 END $$;
 
+-- The other text types of the extension get the same inputs: bad ones must fail with 22P02
+-- (54000 for a tag set over its size limit, 22003 for an RFM digit out of 1..5), good ones
+-- must round-trip.
+DO $$
+DECLARE
+    r record; t crm.tagset; score crm.rfm; ok int := 0; bad int := 0;
+BEGIN
+    FOR r IN SELECT x.v FROM (SELECT i.s AS v FROM inputs i
+                            UNION ALL SELECT '{' || i.s || '}' FROM inputs i
+                            UNION ALL SELECT translate(i.s, '+@', ',:') FROM inputs i) x WHERE x.v IS NOT NULL LOOP
+        BEGIN
+            t := r.v::crm.tagset;
+            IF t::text::crm.tagset <> t THEN RAISE EXCEPTION 'tagset % does not round-trip', r.v; END IF;
+            ok := ok + 1;
+        EXCEPTION WHEN invalid_text_representation OR program_limit_exceeded THEN
+            bad := bad + 1;
+        END;
+        BEGIN
+            score := r.v::crm.rfm;
+            IF score::text::crm.rfm <> score THEN RAISE EXCEPTION 'rfm % does not round-trip', r.v; END IF;
+            ok := ok + 1;
+        EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+            bad := bad + 1;
+        END;
+    END LOOP;
+    RAISE WARNING 'tagset and rfm text input: % accepted, % rejected', ok, bad;
+END $$;
+
 -- Through the binary receive functions: random payloads in binary COPY files.
 CREATE TEMP TABLE payload (b bytea);
 CREATE TEMP TABLE email_in (e crm.email);
