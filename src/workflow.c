@@ -23,6 +23,7 @@
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "rewrite/rewriteHandler.h"
+#include "tcop/pquery.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -731,6 +732,38 @@ CheckTransition(WfWorkflow *wf, WfRow *r, const char *from, const char *to)
 	return NULL;
 }
 
+/* Whether a status appears anywhere in the workflow's transitions. */
+static bool
+StatusKnown(WfWorkflow *wf, const char *status)
+{
+	int			i;
+
+	for (i = 0; i < wf->n; i++)
+		if (strcmp(wf->t[i].to, status) == 0 ||
+			(wf->t[i].from != NULL && strcmp(wf->t[i].from, status) == 0))
+			return true;
+	return false;
+}
+
+/*
+ * Whether an inserted row is an import of existing history: it arrives through
+ * COPY FROM (as pg_restore and bulk loads send rows) from a role that owns the
+ * table.  Such rows keep the status, timestamps and deadlines they carry; the
+ * engine fills only what is missing and records no event (the history comes
+ * with them).  Everyone else's rows, COPY or not, go through the workflow.
+ */
+static bool
+ImportingHistory(Relation rel)
+{
+	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY)
+		return false;
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, RelationGetRelid(rel), GetUserId());
+#else
+	return pg_class_ownercheck(RelationGetRelid(rel), GetUserId());
+#endif
+}
+
 /* The only initial status of a workflow, or NULL if there are several. */
 static const char *
 InitialStatus(WfWorkflow *wf)
@@ -749,6 +782,20 @@ InitialStatus(WfWorkflow *wf)
 }
 
 /* Computes both deadlines from created_at, the policy and the paused time. */
+/* Whether an imported row lacks both deadlines (then the engine computes them). */
+static bool
+MissingDeadlines(WfRow *r)
+{
+	bool		resp_null = true,
+				res_null = true;
+
+	if (r->tg->att[COL_RESPONSE_DUE] != 0)
+		GetTimestamp(r, COL_RESPONSE_DUE, false, &resp_null);
+	if (r->tg->att[COL_RESOLUTION_DUE] != 0)
+		GetTimestamp(r, COL_RESOLUTION_DUE, false, &res_null);
+	return resp_null && res_null;
+}
+
 static void
 SetDeadlines(WfRow *r, const char *priority, TimestampTz now)
 {
@@ -1043,6 +1090,7 @@ workflow_guard(PG_FUNCTION_ARGS)
 	bool		transition;
 	bool		assigned = false;
 	bool		isnull;
+	bool		import;
 	Datum		d;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -1076,6 +1124,16 @@ workflow_guard(PG_FUNCTION_ARGS)
 	to = GetString(&r, COL_STATUS, false);
 	priority = GetString(&r, COL_PRIORITY, false);
 
+	import = insert && to != NULL && ImportingHistory(td->tg_relation);
+	if (import)
+	{
+		if (!StatusKnown(wf, to))
+			ereport(ERROR,
+					(errcode(ERRCODE_CRM_INVALID_TRANSITION),
+					 errmsg("unknown status \"%s\" in workflow \"%s\"", to, wf->name),
+					 errdetail("An imported row must have a status of the workflow."),
+					 errhint("Statuses come from crm.workflow_transition.")));
+	}
 	if (insert)
 	{
 		if (to == NULL)
@@ -1091,8 +1149,9 @@ workflow_guard(PG_FUNCTION_ARGS)
 			to = pstrdup(init);
 			SetString(&r, COL_STATUS, to);
 		}
-		CheckTransition(wf, &r, NULL, to);
-		transition = true;
+		if (!import)
+			CheckTransition(wf, &r, NULL, to);
+		transition = !import;
 		if (r.tg->att[COL_CREATED] != 0)
 		{
 			GetTimestamp(&r, COL_CREATED, false, &isnull);
@@ -1118,8 +1177,9 @@ workflow_guard(PG_FUNCTION_ARGS)
 			if (isnull)
 				SetCol(&r, COL_PAUSED, IntervalPGetDatum(palloc0(sizeof(Interval))), false);
 		}
-		SetCol(&r, COL_PAUSED_AT, (Datum) 0, true);
-		if (r.tg->att[COL_PRIORITY] != 0)
+		if (!import)
+			SetCol(&r, COL_PAUSED_AT, (Datum) 0, true);
+		if (r.tg->att[COL_PRIORITY] != 0 && (!import || MissingDeadlines(&r)))
 			SetDeadlines(&r, priority, now);
 	}
 	else
@@ -1192,7 +1252,7 @@ workflow_guard(PG_FUNCTION_ARGS)
 			SetDeadlines(&r, priority, now);
 	}
 
-	if (r.tg->events != NULL && has_id)
+	if (r.tg->events != NULL && has_id && !import)
 	{
 		if (transition)
 			WriteEvent(&r, id, from, to, note);
