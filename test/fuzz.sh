@@ -19,6 +19,7 @@ gcc -O1 -g $flags -Wall -Wextra -Werror -I"$CRM_TOP/src" -o "$bin" \
     "$CRM_TOP/test/fuzz/fuzz_types.c" "$CRM_TOP/src/email_core.c" "$CRM_TOP/src/phone_core.c"
 crm_log "parser fuzzing: $iterations inputs, seed $seed"
 "$bin" "$iterations" "$seed"
+rm -rf "$(dirname "$bin")"
 
 crm_build
 crm_start

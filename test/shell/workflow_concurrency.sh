@@ -58,7 +58,7 @@ SELECT wf_try(:id, :k);
 \endif
 EOF2
 "$PGBENCH" -n -c 6 -j 2 -t 400 -f "$script" $db >"$script.out" 2>&1 || { cat "$script.out"; exit 1; }
-rm -f "$script"
+rm -f "$script" "$script.out"
 grep -E "processed|failed" "$script.out" || true
 
 psql -X -q -v ON_ERROR_STOP=1 -d $db -At <<'SQL' >"$script.check"
