@@ -34,7 +34,7 @@ SQL_SRC = \
 MODULE_big = crm
 DATA_built = crm--$(EXTVERSION).sql
 DATA       = $(wildcard src/updates/crm--*--*.sql) $(wildcard src/history/crm--*.sql)
-EXTRA_CLEAN = crm--$(EXTVERSION).sql test/fuzz/fuzz_inputs
+EXTRA_CLEAN = crm--$(EXTVERSION).sql
 
 # pg_regress tests in sql/ with expected output in expected/.
 REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow catalog extension
