@@ -3,7 +3,7 @@
 # cluster (see test/lib.sh).
 
 EXTENSION  = crm
-EXTVERSION = 0.1
+EXTVERSION = 0.2
 
 PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
 
@@ -18,6 +18,8 @@ OBJS = \
 	src/sla.o src/workflow.o
 
 # SQL definitions, concatenated in this order into the install script.
+# Modules new in this version go in SQL_NEW: they are also appended to the
+# upgrade script from the previous version.
 SQL_SRC = \
 	src/header.sql \
 	src/email.sql \
@@ -29,12 +31,21 @@ SQL_SRC = \
 	src/rfm.sql \
 	src/tier.sql \
 	src/sla.sql \
-	src/workflow.sql
+	src/workflow.sql \
+	$(SQL_NEW)
+
+SQL_NEW =
+
+# Upgrade from the last released version: hand-written changes to existing
+# objects (src/updates/), then the new modules.
+PREV_VERSION = 0.1
+UPGRADE = crm--$(PREV_VERSION)--$(EXTVERSION).sql
+UPGRADE_SRC = src/updates/$(PREV_VERSION)--$(EXTVERSION).sql $(SQL_NEW)
 
 MODULE_big = crm
-DATA_built = crm--$(EXTVERSION).sql
-DATA       = $(wildcard src/updates/crm--*--*.sql) $(wildcard src/history/crm--*.sql)
-EXTRA_CLEAN = crm--$(EXTVERSION).sql
+DATA_built = crm--$(EXTVERSION).sql $(UPGRADE)
+# Install and upgrade scripts of released versions, kept as they were released.
+DATA       = $(wildcard src/history/crm--*.sql)
 
 # pg_regress tests in sql/ with expected output in expected/.
 REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow catalog extension
@@ -47,6 +58,9 @@ include $(PGXS)
 
 crm--$(EXTVERSION).sql: $(SQL_SRC)
 	cat $(SQL_SRC) > $@
+
+$(UPGRADE): $(UPGRADE_SRC)
+	cat $(UPGRADE_SRC) > $@
 
 .PHONY: test demo bench fuzz valgrind deps print-%
 
