@@ -34,7 +34,10 @@ SQL_SRC = \
 	src/workflow.sql \
 	$(SQL_NEW)
 
-SQL_NEW =
+SQL_NEW = \
+	src/staff.sql \
+	src/analytics.sql \
+	src/clv.sql
 
 # Upgrade from the last released version: hand-written changes to existing
 # objects (src/updates/), then the new modules.

@@ -35,7 +35,17 @@ SELECT merge_customers(201, 999);
 SELECT merge_customers(999, 201);
 SELECT merge_customers(NULL, 201);
 
-SELECT jsonb_pretty(merge_customers(201, 202));
+SELECT merge_customers(201, 202) AS result \gset merge_
+-- The result names the kept and merged ids, the filled fields, and the rows moved per table.
+SELECT :'merge_result'::jsonb - 'moved' AS result_without_moved;
+SELECT key AS moved_from, value AS rows FROM jsonb_each(:'merge_result'::jsonb -> 'moved')
+ WHERE value::int > 0 ORDER BY key;
+-- Every table with a single-column foreign key to crm.customer is listed, with 0 when nothing moved.
+SELECT array_agg(n.nspname || '.' || r.relname || '.' || a.attname ORDER BY n.nspname, r.relname, a.attname)
+       = (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(:'merge_result'::jsonb -> 'moved') k) AS every_reference_listed
+  FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+  JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+ WHERE c.contype = 'f' AND c.confrelid = 'crm.customer'::regclass AND cardinality(c.conkey) = 1;
 
 -- Counts are unchanged; every row of the duplicate now belongs to the kept customer.
 SELECT (SELECT count(*) FROM purchase) = b.purchases AS purchases_kept,
@@ -59,7 +69,7 @@ SELECT count(*) AS duplicate_rows FROM customer WHERE id = 202;
 -- Empty fields of the kept customer are filled; its own values are kept; the earlier creation time wins.
 SELECT id, name, gender, email, phone, city, occupation, created_at, updated_at > b.keep_updated AS touched
   FROM customer, before b WHERE id = 201;
-SELECT kept_id, merged_id, merged_by = current_user AS by_me, moved, filled,
+SELECT kept_id, merged_id, merged_by = current_user AS by_me, moved = :'merge_result'::jsonb -> 'moved' AS moved_recorded, filled,
        merged_row ->> 'name' AS merged_name, merged_row ->> 'phone' AS merged_phone
   FROM customer_merge;
 -- The other customer is untouched.
