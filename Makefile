@@ -15,7 +15,8 @@ OBJS = \
 	src/similarity.o \
 	src/tagset.o \
 	src/rfm.o \
-	src/sla.o src/workflow.o
+	src/sla.o src/workflow.o \
+	src/sales.o
 
 # SQL definitions, concatenated in this order into the install script.
 # Modules new in this version go in SQL_NEW: they are also appended to the

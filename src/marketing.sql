@@ -124,17 +124,25 @@ DECLARE
     cp   crm.coupon;
     used bigint;
 BEGIN
+    IF crm.importing(TG_RELID) THEN
+        RETURN NEW;    -- restored history
+    END IF;
     -- The coupon's row lock makes concurrent redemptions of one coupon take turns.
     SELECT * INTO cp FROM crm.coupon c WHERE c.code = NEW.coupon_code FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'coupon "%" does not exist', NEW.coupon_code
             USING ERRCODE = '23503', HINT = 'Check the code.';
     END IF;
-    IF NEW.redeemed_at < cp.issued_at OR NEW.redeemed_at >= cp.expires_at THEN
-        RAISE EXCEPTION 'coupon "%" is not valid at %', cp.code, NEW.redeemed_at
+    IF NEW.redeemed_at < cp.issued_at THEN
+        RAISE EXCEPTION 'coupon "%" is not valid yet', cp.code
             USING ERRCODE = '55000',
-                  DETAIL = format('It is valid from %s%s.', cp.issued_at,
-                                  coalesce(' until ' || cp.expires_at, '')),
+                  DETAIL = format('It is valid from %s.', cp.issued_at),
+                  HINT = 'Redeem it once it is valid.';
+    END IF;
+    IF NEW.redeemed_at >= cp.expires_at THEN
+        RAISE EXCEPTION 'coupon "%" has expired', cp.code
+            USING ERRCODE = '55000',
+                  DETAIL = format('It was valid until %s.', cp.expires_at),
                   HINT = 'Expired coupons cannot be redeemed.';
     END IF;
     IF cp.customer_id IS NOT NULL AND cp.customer_id <> NEW.customer_id THEN

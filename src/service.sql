@@ -112,14 +112,16 @@ followup AS (
       JOIN p ON p.kind = 'complaint_followup'
       JOIN crm.customer c ON c.id = q.customer_id AND (p.tier IS NULL OR p.tier = c.tier)
      WHERE q.status = 'closed' AND q.closed_at IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM crm.care_contact k WHERE k.complaint_id = q.id AND k.plan = p.name)
+       AND NOT EXISTS (SELECT 1 FROM crm.care_contact k
+                        WHERE k.plan = p.name AND k.customer_id = q.customer_id
+                          AND (k.complaint_id = q.id OR (k.complaint_id IS NULL AND k.due_on = (q.closed_at + p.delay)::date)))
 )
 SELECT s.customer_id, s.plan, s.kind, s.channel, s.due_on, s.due_on - s.days_before AS shown_from, s.complaint_id
   FROM (SELECT * FROM birthday
         UNION ALL SELECT * FROM holiday
         UNION ALL SELECT * FROM revisit
         UNION ALL SELECT * FROM followup) s;
-COMMENT ON VIEW crm.care_schedule IS 'the next open task of every active care plan for every customer it applies to: next birthday, coming holidays, next revisit (cadence after the last revisit contact, or after the customer was created), follow-up of each closed complaint not yet followed up; dates in the session time zone';
+COMMENT ON VIEW crm.care_schedule IS 'the next open task of every active care plan for every customer it applies to: next birthday, coming holidays, next revisit (cadence after the last revisit contact, or after the customer was created), follow-up of each closed complaint not yet followed up (a contact of the plan naming the complaint, or its due date); dates in the session time zone';
 COMMENT ON COLUMN crm.care_schedule.customer_id IS 'the customer';
 COMMENT ON COLUMN crm.care_schedule.plan IS 'care plan';
 COMMENT ON COLUMN crm.care_schedule.kind IS 'birthday, holiday, revisit or complaint_followup';
@@ -209,6 +211,9 @@ DECLARE
     nb   bigint;
     have bigint;
 BEGIN
+    IF crm.importing(TG_RELID) THEN
+        RETURN NEW;    -- restored history: crm.loyalty_account is restored with its own rows
+    END IF;
     IF NEW.points > 0 THEN
         INSERT INTO crm.loyalty_account AS a (customer_id, balance, earned, updated_at)
         VALUES (NEW.customer_id, NEW.points, NEW.points, now())
@@ -235,7 +240,7 @@ BEGIN
     RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION crm.loyalty_ledger_apply() IS 'trigger on crm.loyalty_ledger: moves the customer''s balance in crm.loyalty_account, refusing (SQLSTATE 23514) a movement that would make it negative; concurrent movements of one customer take turns on the account row';
+COMMENT ON FUNCTION crm.loyalty_ledger_apply() IS 'trigger on crm.loyalty_ledger: moves the customer''s balance in crm.loyalty_account, refusing (SQLSTATE 23514) a movement that would make it negative; concurrent movements of one customer take turns on the account row; rows restored by the table''s owner (crm.importing) leave the account alone';
 CREATE TRIGGER loyalty_ledger_apply BEFORE INSERT ON crm.loyalty_ledger
     FOR EACH ROW EXECUTE FUNCTION crm.loyalty_ledger_apply();
 
