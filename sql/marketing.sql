@@ -1,6 +1,11 @@
 -- Marketing: campaigns, segment members, coupons, redemptions, touchpoints,
 -- attribution journeys and campaign results
 SET search_path = crm, public;
+-- A fresh extension: this test counts rows and uses fixed ids.
+SET client_min_messages = warning;
+DROP EXTENSION crm CASCADE;
+CREATE EXTENSION crm;
+RESET client_min_messages;
 SET timezone = 'Asia/Shanghai';
 \pset null '-'
 

@@ -1,6 +1,11 @@
 -- Sales: lead pool and assignment, first-contact SLA, conversion, opportunities,
 -- funnel and pipeline, targets, attainment, commission, channel performance
 SET search_path = crm, public;
+-- A fresh extension: this test counts rows and uses fixed ids.
+SET client_min_messages = warning;
+DROP EXTENSION crm CASCADE;
+CREATE EXTENSION crm;
+RESET client_min_messages;
 SET timezone = 'Asia/Shanghai';
 \pset null '-'
 

@@ -1,6 +1,11 @@
 -- Service and care: care plans, today's care list, contact records, loyalty
 -- points, customer 360, and merging customers that have rows in all of them
 SET search_path = crm, public;
+-- A fresh extension: this test counts rows and uses fixed ids.
+SET client_min_messages = warning;
+DROP EXTENSION crm CASCADE;
+CREATE EXTENSION crm;
+RESET client_min_messages;
 SET timezone = 'Asia/Shanghai';
 \pset null '-'
 
@@ -41,7 +46,7 @@ SELECT due_on = anniversary(current_date - 1, extract(year FROM current_date)::i
   FROM care_schedule WHERE customer_id = 3 AND plan = 'birthday';
 SELECT anniversary('1992-02-29', 2027) AS common_year, anniversary('1992-02-29', 2028) AS leap_year, anniversary('1990-12-31', 2026) AS plain;
 
--- Recording the contacts closes the tasks; the next revisit is a cadence after the contact.
+-- Recording the contacts closes the tasks; the next revisit is a cadence after the last contact (of any plan).
 INSERT INTO care_contact (customer_id, plan, due_on, complaint_id, channel, outcome, note)
 SELECT customer_id, plan, due_on, complaint_id, channel, 'reached', 'done from the list' FROM care_due WHERE customer_id IN (1, 4, 8);
 SELECT customer_id, plan, complaint_id, staff = current_user AS by_me FROM care_contact ORDER BY id;
@@ -62,6 +67,9 @@ SELECT count(*) AS followups_due FROM care_due WHERE customer_id = 8;
 UPDATE care_plan SET active = false WHERE name = 'revisit_bronze';
 SELECT count(*) AS bronze_revisits FROM care_due WHERE plan = 'revisit_bronze';
 UPDATE care_plan SET active = true WHERE name = 'revisit_bronze';
+-- A call logged as an interaction counts as a contact too: the next revisit is a cadence after it.
+INSERT INTO interaction (customer_id, occurred_at, channel, kind, staff) VALUES (6, now() - interval '5 days', 'phone', 'call', 'ann');
+SELECT plan, due_on - current_date AS due_in_days FROM care_schedule WHERE customer_id = 6;
 
 -- Loyalty points: earn, redeem, never negative.
 SELECT earn_points(4, 100, 'welcome') AS balance;

@@ -100,9 +100,10 @@ holiday AS (
 ),
 revisit AS (
     SELECT c.id, p.name, p.kind, p.channel, p.days_before, NULL::bigint,
-           (coalesce((SELECT max(k.contacted_at) FROM crm.care_contact k
-                       JOIN crm.care_plan kp ON kp.name = k.plan AND kp.kind = 'revisit'
-                      WHERE k.customer_id = c.id), c.created_at) + p.cadence)::date
+           (greatest(c.created_at,
+                     (SELECT max(k.contacted_at) FROM crm.care_contact k WHERE k.customer_id = c.id),
+                     (SELECT max(i.occurred_at) FROM crm.interaction i
+                       WHERE i.customer_id = c.id AND i.kind IN ('call', 'visit'))) + p.cadence)::date
       FROM crm.customer c
       JOIN p ON p.kind = 'revisit' AND p.tier = c.tier
 ),
@@ -121,7 +122,7 @@ SELECT s.customer_id, s.plan, s.kind, s.channel, s.due_on, s.due_on - s.days_bef
         UNION ALL SELECT * FROM holiday
         UNION ALL SELECT * FROM revisit
         UNION ALL SELECT * FROM followup) s;
-COMMENT ON VIEW crm.care_schedule IS 'the next open task of every active care plan for every customer it applies to: next birthday, coming holidays, next revisit (cadence after the last revisit contact, or after the customer was created), follow-up of each closed complaint not yet followed up (a contact of the plan naming the complaint, or its due date); dates in the session time zone';
+COMMENT ON VIEW crm.care_schedule IS 'the next open task of every active care plan for every customer it applies to: next birthday, coming holidays, next revisit (cadence after the last care contact of any plan, call or visit, or after the customer was created), follow-up of each closed complaint not yet followed up (a contact of the plan naming the complaint, or its due date); dates in the session time zone';
 COMMENT ON COLUMN crm.care_schedule.customer_id IS 'the customer';
 COMMENT ON COLUMN crm.care_schedule.plan IS 'care plan';
 COMMENT ON COLUMN crm.care_schedule.kind IS 'birthday, holiday, revisit or complaint_followup';
