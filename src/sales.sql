@@ -5,8 +5,10 @@
 -- engine, targets, attainment, commission and channel performance
 -- ---------------------------------------------------------------------------
 
+-- ON CONFLICT: an installation updated from 0.1 may have its own rows already.
 INSERT INTO crm.channel (code, description, builtin) VALUES
-    ('direct', 'direct sales by the company''s own staff', true);
+    ('direct', 'direct sales by the company''s own staff', true)
+    ON CONFLICT (code) DO NOTHING;
 
 CREATE FUNCTION crm.importing(tbl regclass) RETURNS boolean
     AS 'MODULE_PATHNAME', 'crm_importing' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
@@ -167,7 +169,8 @@ INSERT INTO crm.workflow_transition (workflow, from_status, to_status, builtin) 
     ('lead', 'nurturing', 'disqualified', true),
     ('lead', 'qualified', 'nurturing',    true),
     ('lead', 'qualified', 'converted',    true),
-    ('lead', 'qualified', 'disqualified', true);
+    ('lead', 'qualified', 'disqualified', true)
+    ON CONFLICT ON CONSTRAINT workflow_transition_key DO NOTHING;
 
 -- Open leads count towards a member's load.
 CREATE FUNCTION crm.lead_is_open(status text) RETURNS boolean
@@ -433,7 +436,8 @@ INSERT INTO crm.workflow_transition (workflow, from_status, to_status, builtin) 
     ('opportunity', 'negotiation', 'proposal',    true),
     ('opportunity', 'negotiation', 'won',         true),
     ('opportunity', 'negotiation', 'lost',        true),
-    ('opportunity', 'lost',        'qualified',   true);
+    ('opportunity', 'lost',        'qualified',   true)
+    ON CONFLICT ON CONSTRAINT workflow_transition_key DO NOTHING;
 
 CREATE FUNCTION crm.opportunity_before() RETURNS trigger
     LANGUAGE plpgsql
