@@ -44,7 +44,9 @@ SELECT * FROM assign_leads();
 -- (cat is inactive, dan works in another region).
 INSERT INTO lead (source_channel, name, region) SELECT 'online', 'North ' || i, 'north' FROM generate_series(1, 5) i;
 SELECT name, owner, assignment_rule IS NOT NULL AS by_rule FROM lead WHERE name LIKE 'North%' ORDER BY id;
-SELECT name, last_assigned, assigned_count FROM lead_assignment_rule ORDER BY rank;
+-- The log numbers each rule's assignments; its last row is the rule's position.
+SELECT r.name, g.seq, g.owner, l.name AS lead FROM lead_assignment_log g JOIN lead_assignment_rule r ON r.id = g.rule_id
+  LEFT JOIN lead l ON l.id = g.lead_id ORDER BY g.rule_id, g.seq;
 -- Agent leads go to kim whatever the region; a phone lead skips the rule of the inactive person.
 INSERT INTO lead (source_channel, name, region) VALUES ('agent', 'Agent Lead', 'north'), ('phone', 'Phone Lead', 'north');
 SELECT name, owner FROM lead WHERE name IN ('Agent Lead', 'Phone Lead') ORDER BY id;

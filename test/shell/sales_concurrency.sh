@@ -65,8 +65,13 @@ SELECT 'rr_unfair ' || count(*) FROM (
 SELECT 'll_spread ' || CASE WHEN max(n) - min(n) <= 1 THEN 'ok' ELSE (max(n) - min(n))::text END FROM (
     SELECT s.login, count(l.id) AS n FROM crm.staff s LEFT JOIN crm.lead l ON l.owner = s.login
      WHERE s.team = 'field' AND s.active GROUP BY s.login) x;
-SELECT 'rule_count_mismatch ' || count(*) FROM crm.lead_assignment_rule r
- WHERE r.assigned_count <> (SELECT count(*) FROM crm.lead l WHERE l.assignment_rule = r.id);
+-- The log has one row per assigned lead, numbered 1..n per rule without gaps.
+SELECT 'log_mismatch ' || count(*) FROM crm.lead_assignment_rule r
+ WHERE (SELECT count(*) FROM crm.lead l WHERE l.assignment_rule = r.id)
+       <> (SELECT count(*) FROM crm.lead_assignment_log g JOIN crm.lead l ON l.id = g.lead_id AND l.owner = g.owner
+            WHERE g.rule_id = r.id)
+    OR (SELECT coalesce(max(seq), 0) FROM crm.lead_assignment_log g WHERE g.rule_id = r.id)
+       <> (SELECT count(*) FROM crm.lead_assignment_log g WHERE g.rule_id = r.id);
 SELECT 'negative ' || count(*) FROM crm.loyalty_account WHERE balance < 0;
 SELECT 'ledger_mismatch ' || count(*) FROM crm.loyalty_account a
  WHERE a.balance <> (SELECT sum(points) FROM crm.loyalty_ledger l WHERE l.customer_id = a.customer_id)
@@ -77,7 +82,7 @@ SELECT 'refused ' || count(*) FROM refused;
 SQL
 cat "$work/check.txt"
 ok=true
-for k in "unassigned 0" "to_inactive 0" "rr_unfair 0" "ll_spread ok" "rule_count_mismatch 0" "negative 0" "ledger_mismatch 0" "negative_after 0"; do
+for k in "unassigned 0" "to_inactive 0" "rr_unfair 0" "ll_spread ok" "log_mismatch 0" "negative 0" "ledger_mismatch 0" "negative_after 0"; do
     grep -qx "$k" "$work/check.txt" || { echo "FAILED: expected '$k'"; ok=false; }
 done
 # The run must have exercised both paths.
