@@ -7,8 +7,9 @@
  * assignment, and sends a NOTIFY.
  *
  * Trigger arguments: the workflow name, then optional key=value settings
- * (column names where the table differs from crm.complaint, the event table,
- * the notification channel, the status names with a meaning).
+ * (column names where the table differs from crm.complaint, the event table
+ * and the column of its rows that holds the row's id, the notification
+ * channel, the status names with a meaning).
  */
 #include "postgres.h"
 
@@ -122,6 +123,7 @@ typedef struct WfTrigger
 	Oid			ioparam[NCOLS];
 	char	   *events;			/* quoted event table, NULL: none */
 	Oid			events_relid;
+	char	   *event_key;		/* column of the event table holding the row id */
 	char	   *notify;			/* channel, NULL: none */
 	char	   *pause_status;
 	char	   *resolved_status;
@@ -141,8 +143,9 @@ typedef struct WfTrigger
 typedef struct WfEventTable
 {
 	Oid			relid;
+	char	   *key;			/* name of the id column (complaint_id) */
 	bool		direct;
-	AttrNumber	att[6];			/* complaint_id, from, to, actor, at, note */
+	AttrNumber	att[6];			/* id, from, to, actor, at, note */
 	int			ndefaults;
 	AttrNumber *defatt;			/* other columns with a default */
 	Expr	  **defexpr;
@@ -155,6 +158,7 @@ static WfEventTable *event_tables = NULL;
 typedef struct WfEventPlan
 {
 	char	   *table;
+	char	   *key;
 	SPIPlanPtr	plan;
 	struct WfEventPlan *next;
 } WfEventPlan;
@@ -415,6 +419,7 @@ GetTrigger(TriggerData *td)
 	bool		explicit_col[NCOLS];
 	const char *events = NULL;
 	const char *notify = "crm_complaint";
+	const char *event_key = "complaint_id";
 	WfTrigger  *tg;
 	MemoryContext old;
 	int			i,
@@ -478,6 +483,8 @@ GetTrigger(TriggerData *td)
 			events = none ? NULL : val;
 		else if (strcmp(key, "notify") == 0)
 			notify = none ? NULL : val;
+		else if (strcmp(key, "event_key") == 0 && !none)
+			event_key = val;
 		else if (strcmp(key, "pause_status") == 0)
 			tg->pause_status = none ? NULL : val;
 		else if (strcmp(key, "resolved_status") == 0)
@@ -492,7 +499,7 @@ GetTrigger(TriggerData *td)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown crm.workflow_guard setting \"%s\"", key),
-					 errhint("Settings are the column keys (id, status, priority, category, assignee, note, created_at, first_response_at, resolved_at, closed_at, response_due, resolution_due, paused_at, paused, confirmed), events, notify, pause_status, resolved_status, closed_status, reopened_status and default_priority.")));
+					 errhint("Settings are the column keys (id, status, priority, category, assignee, note, created_at, first_response_at, resolved_at, closed_at, response_due, resolution_due, paused_at, paused, confirmed), events, event_key, notify, pause_status, resolved_status, closed_status, reopened_status and default_priority.")));
 	}
 
 	for (k = 0; k < NCOLS; k++)
@@ -526,6 +533,7 @@ GetTrigger(TriggerData *td)
 				 errmsg("table \"%s\" has no id column for the event rows", RelationGetRelationName(rel)),
 				 errhint("Name it with 'id=column', or pass events=none.")));
 	tg->events = events ? QuoteEventTable(events, &tg->events_relid) : NULL;
+	tg->event_key = pstrdup(event_key);
 	tg->notify = notify ? pstrdup(notify) : NULL;
 	MemoryContextSwitchTo(old);
 
@@ -837,7 +845,7 @@ SetDeadlines(WfRow *r, const char *priority, TimestampTz now)
 
 /* The saved INSERT plan for an event table. */
 static SPIPlanPtr
-EventPlan(const char *table)
+EventPlan(const char *table, const char *key)
 {
 	WfEventPlan *ep;
 	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
@@ -845,19 +853,20 @@ EventPlan(const char *table)
 	SPIPlanPtr	plan;
 
 	for (ep = event_plans; ep != NULL; ep = ep->next)
-		if (strcmp(ep->table, table) == 0)
+		if (strcmp(ep->table, table) == 0 && strcmp(ep->key, key) == 0)
 			return ep->plan;
-	sql = psprintf("INSERT INTO %s (complaint_id, from_status, to_status, actor, at, note) "
-				   "VALUES ($1, $2, $3, CURRENT_USER, pg_catalog.now(), $4)", table);
+	sql = psprintf("INSERT INTO %s (%s, from_status, to_status, actor, at, note) "
+				   "VALUES ($1, $2, $3, CURRENT_USER, pg_catalog.now(), $4)", table, quote_identifier(key));
 	plan = SPI_prepare(sql, 4, argtypes);
 	if (plan == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot write events into %s: %s", table, SPI_result_code_string(SPI_result)),
-				 errhint("An event table needs the columns complaint_id, from_status, to_status, actor, at and note.")));
+				 errhint("An event table needs the columns %s, from_status, to_status, actor, at and note.", key)));
 	SPI_keepplan(plan);
 	ep = MemoryContextAllocZero(TopMemoryContext, sizeof(WfEventPlan));
 	ep->table = MemoryContextStrdup(TopMemoryContext, table);
+	ep->key = MemoryContextStrdup(TopMemoryContext, key);
 	ep->plan = plan;
 	ep->next = event_plans;
 	event_plans = ep;
@@ -866,9 +875,9 @@ EventPlan(const char *table)
 
 /* Describes an event table for the direct path (cached until it changes). */
 static WfEventTable *
-GetEventTable(Oid relid)
+GetEventTable(Oid relid, const char *key)
 {
-	static const char *const names[6] = {"complaint_id", "from_status", "to_status", "actor", "at", "note"};
+	const char *const names[6] = {key, "from_status", "to_status", "actor", "at", "note"};
 	static const Oid types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
 	MemoryContext cxt = WfCache();
 	MemoryContext old;
@@ -878,13 +887,14 @@ GetEventTable(Oid relid)
 	int			i;
 
 	for (et = event_tables; et != NULL; et = et->next)
-		if (et->relid == relid)
+		if (et->relid == relid && strcmp(et->key, key) == 0)
 			return et;
 	rel = table_open(relid, AccessShareLock);
 	desc = RelationGetDescr(rel);
 	old = MemoryContextSwitchTo(cxt);
 	et = palloc0(sizeof(WfEventTable));
 	et->relid = relid;
+	et->key = pstrdup(key);
 	et->direct = (rel->rd_rel->relkind == RELKIND_RELATION);
 	for (i = 0; i < 6; i++)
 	{
@@ -1020,7 +1030,7 @@ WriteEvent(WfRow *r, int64 id, const char *from, const char *to, const char *not
 	Datum		vals[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int			ret;
-	WfEventTable *et = GetEventTable(r->tg->events_relid);
+	WfEventTable *et = GetEventTable(r->tg->events_relid, r->tg->event_key);
 
 	if (et->direct)
 	{
@@ -1029,7 +1039,7 @@ WriteEvent(WfRow *r, int64 id, const char *from, const char *to, const char *not
 	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = EventPlan(r->tg->events);
+	plan = EventPlan(r->tg->events, r->tg->event_key);
 	vals[0] = Int64GetDatum(id);
 	vals[1] = from ? CStringGetTextDatum(from) : (Datum) 0;
 	nulls[1] = from ? ' ' : 'n';

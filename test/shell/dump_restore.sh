@@ -52,7 +52,7 @@ for t in crm.customer crm.purchase crm.interaction crm.customer_identity crm.cus
 done
 # Built-in channels are not duplicated and the user's channel is back.
 n=$(q -d crm_dump_dst -At -c "SELECT count(*) FROM crm.channel")
-[ "$n" = 11 ] || { echo "FAIL: crm.channel has $n rows, expected 10 built-in + 1"; exit 1; }
+[ "$n" = 12 ] || { echo "FAIL: crm.channel has $n rows, expected 11 built-in + 1"; exit 1; }
 # Edits to shipped configuration rows survive (the fingerprints compare them too).
 v=$(q -d crm_dump_dst -At -c "SELECT description FROM crm.channel WHERE code = 'store'")
 [ "$v" = "flagship and franchise stores" ] || { echo "FAIL: edited channel came back as '$v'"; exit 1; }
