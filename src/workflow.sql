@@ -150,7 +150,7 @@ GRANT SELECT ON crm.workflow_transition, crm.complaint_category TO PUBLIC;
 
 CREATE FUNCTION crm.workflow_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'workflow_guard' LANGUAGE C;
-COMMENT ON FUNCTION crm.workflow_guard() IS 'BEFORE INSERT OR UPDATE row trigger enforcing a workflow of crm.workflow_transition: arguments are the workflow name, then key=value settings (column names, events=, notify=); validates moves (SQLSTATE WF001), stamps times, computes SLA deadlines, pauses the clock in waiting_customer, writes events, sends NOTIFY';
+COMMENT ON FUNCTION crm.workflow_guard() IS 'BEFORE INSERT OR UPDATE row trigger enforcing a workflow of crm.workflow_transition: arguments are the workflow name, then key=value settings (column names, events=, event_key=, notify=); validates moves (SQLSTATE WF001), stamps times, computes SLA deadlines, pauses the clock in waiting_customer, writes events, sends NOTIFY';
 
 CREATE TRIGGER workflow_guard BEFORE INSERT OR UPDATE ON crm.complaint
     FOR EACH ROW EXECUTE FUNCTION crm.workflow_guard('complaint');

@@ -5,3 +5,6 @@
 \echo Use "ALTER EXTENSION crm UPDATE TO '0.2'" to load this file. \quit
 
 -- Changes to objects that 0.1 created go here, before the new modules.
+
+-- workflow_guard gained the event_key= setting (the id column of the event table).
+COMMENT ON FUNCTION crm.workflow_guard() IS 'BEFORE INSERT OR UPDATE row trigger enforcing a workflow of crm.workflow_transition: arguments are the workflow name, then key=value settings (column names, events=, event_key=, notify=); validates moves (SQLSTATE WF001), stamps times, computes SLA deadlines, pauses the clock in waiting_customer, writes events, sends NOTIFY';
