@@ -12,7 +12,7 @@ command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
 [ -x "/usr/lib/postgresql/$PG_MAJOR/bin/postgres" ] || missing="$missing postgresql-$PG_MAJOR"
 [ -f "/usr/share/postgresql/$PG_MAJOR/extension/pg_cron.control" ] || missing="$missing postgresql-$PG_MAJOR-cron"
 # Reference values of the statistics tests and the CLV bench are computed with SciPy.
-python3 -c 'import scipy.optimize, scipy.stats' >/dev/null 2>&1 || missing="$missing python3-scipy"
+/usr/bin/python3 -c 'import scipy.optimize, scipy.stats' >/dev/null 2>&1 || missing="$missing python3-scipy"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     echo "installing:$missing"
