@@ -30,6 +30,7 @@
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -581,7 +582,8 @@ Datum
 tally_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	msg = (StringInfo) PG_GETARG_POINTER(0);
-	char	   *s = pq_getmsgtext(msg, msg->len - msg->cursor, NULL);
+	int			nbytes;
+	char	   *s = pq_getmsgtext(msg, msg->len - msg->cursor, &nbytes);
 
 	PG_RETURN_POINTER(TallyFromText(s));
 }
@@ -827,6 +829,8 @@ rating_summary_final(PG_FUNCTION_ARGS)
 	int			i;
 
 	TallyCheckKind(t, TALLY_RATING, "crm.rating_summary");
+	if (t->nkeys == 0)
+		PG_RETURN_NULL();		/* no rating counted */
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
 	for (i = 0; i < t->nkeys; i++)
@@ -944,7 +948,7 @@ funnel_trans(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("stage \"%s\" is not one of the funnel stages", text_to_cstring(stage)),
 				 errdetail("The stages are %s.",
-						   DatumGetCString(DirectFunctionCall1(array_out, PointerGetDatum(stages)))),
+						   DatumGetCString(OidFunctionCall1(F_ARRAY_OUT, PointerGetDatum(stages)))),
 				 errhint("Map the value to one of the stages, or filter the row out.")));
 	TallyVals(t, i)[1] += 1;
 	PG_RETURN_POINTER(t);
@@ -1047,6 +1051,8 @@ LogBeta(double a, double b)
 {
 	if (b == 0.5)
 		return lgamma(0.5) - LogGammaHalfRatio(a);
+	if (a == 0.5)
+		return lgamma(0.5) - LogGammaHalfRatio(b);
 	return lgamma(a) + lgamma(b) - lgamma(a + b);
 }
 
