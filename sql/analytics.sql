@@ -175,6 +175,19 @@ SELECT markov_attribution(p, c, n, val) FROM (VALUES (ARRAY['A', 'B'], 1::bigint
 -- Without A: xB = 0 -> 0, effect 1.  Without B: xA = 1/2, start = 1/4, effect 1/2.
 -- 2 conversions split 1 : 1/2 -> A 4/3, B 2/3.
 SELECT markov_attribution(p, c, n) FROM (VALUES (ARRAY['A', 'B', 'A'], 2::bigint, 0::bigint), (ARRAY['B'], 0, 2)) v(p, c, n);
+-- Higher order.  Journeys A > B (1 conversion), C > B (1 null).
+-- First order: B converts half the time whoever came before; P = 1/2;
+-- without A 1/4 (effect 1/2), without C 1/4 (1/2), without B 0 (1): A 0.25, B 0.5, C 0.25.
+SELECT markov_attribution(p, c, n) FROM (VALUES (ARRAY['A', 'B'], 1::bigint, 0::bigint), (ARRAY['C', 'B'], 0, 1)) v(p, c, n);
+-- Second order: states (A), (C), (A,B), (C,B); (A,B) always converts, (C,B) never.
+-- P = 1/2; without A 0 (effect 1), without C still 1/2 (effect 0), without B 0 (1): A 0.5, B 0.5, C 0.
+SELECT markov_attribution(p, c, n, NULL, 2) FROM (VALUES (ARRAY['A', 'B'], 1::bigint, 0::bigint), (ARRAY['C', 'B'], 0, 1)) v(p, c, n);
+-- Order 1 through the five-argument form is the first-order chain.
+SELECT markov_attribution(p, c, n, 0, 1) = markov_attribution(p, c, n, 0) AS order_one
+  FROM (VALUES (ARRAY['A', 'B', 'A'], 2::bigint, 0::bigint), (ARRAY['B'], 0, 2)) v(p, c, n);
+SELECT markov_attribution(ARRAY['A'], 1, 1, NULL, 0);
+SELECT markov_attribution(ARRAY['A'], 1, 1, NULL, NULL);
+SELECT markov_attribution(p, 1, 1, NULL, o) FROM (VALUES (ARRAY['A'], 1), (ARRAY['B'], 2)) v(p, o);
 -- One channel: effect 1, all conversions.
 SELECT markov_attribution(ARRAY['email'], 3, 5);
 -- No conversion at all: effects 0.
@@ -230,7 +243,8 @@ ANALYZE an_big;
 CREATE TEMP TABLE serial_res AS
 SELECT nps(score), csat(csat_score, 5), rating_summary(ratings), funnel(stage, '{lead,qualified,proposal,won}'),
        ab_test(variant, converted, 'A'), welch_test(variant, spend, 'A'),
-       markov_attribution(path, conv, nulls, spend::numeric), heuristic_attribution(path, conv, spend::numeric)
+       markov_attribution(path, conv, nulls, spend::numeric), heuristic_attribution(path, conv, spend::numeric),
+       markov_attribution(path, conv, nulls, NULL, 3) AS markov3
   FROM an_big;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
@@ -238,12 +252,14 @@ SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 EXPLAIN (COSTS OFF) SELECT nps(score), csat(csat_score, 5), rating_summary(ratings), funnel(stage, '{lead,qualified,proposal,won}'),
        ab_test(variant, converted, 'A'), welch_test(variant, spend, 'A'),
-       markov_attribution(path, conv, nulls, spend::numeric), heuristic_attribution(path, conv, spend::numeric)
+       markov_attribution(path, conv, nulls, spend::numeric), heuristic_attribution(path, conv, spend::numeric),
+       markov_attribution(path, conv, nulls, NULL, 3) AS markov3
   FROM an_big;
 CREATE TEMP TABLE parallel_res AS
 SELECT nps(score), csat(csat_score, 5), rating_summary(ratings), funnel(stage, '{lead,qualified,proposal,won}'),
        ab_test(variant, converted, 'A'), welch_test(variant, spend, 'A'),
-       markov_attribution(path, conv, nulls, spend::numeric), heuristic_attribution(path, conv, spend::numeric)
+       markov_attribution(path, conv, nulls, spend::numeric), heuristic_attribution(path, conv, spend::numeric),
+       markov_attribution(path, conv, nulls, NULL, 3) AS markov3
   FROM an_big;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
@@ -263,7 +279,8 @@ SELECT s.nps = p.nps AS nps, s.csat = p.csat AS csat,
        s.ab_test = p.ab_test AS ab_test,
        pg_temp.round_sig(s.welch_test, 10) = pg_temp.round_sig(p.welch_test, 10) AS welch,
        pg_temp.round_sig(s.markov_attribution, 12) = pg_temp.round_sig(p.markov_attribution, 12) AS markov,
-       pg_temp.round_sig(s.heuristic_attribution, 12) = pg_temp.round_sig(p.heuristic_attribution, 12) AS heuristic
+       pg_temp.round_sig(s.heuristic_attribution, 12) = pg_temp.round_sig(p.heuristic_attribution, 12) AS heuristic,
+       s.markov3 = p.markov3 AS markov3
   FROM serial_res s, parallel_res p;
 -- Partial states by group, combined after a text round trip, equal the whole.
 SELECT nps_final(counts_add(counts_add('{0,0,0}', a::text::bigint[]), b::text::bigint[])) = (SELECT nps(score) FROM an_big) AS nps_combined

@@ -1454,14 +1454,17 @@ welch_test_final(PG_FUNCTION_ARGS)
  * Attribution
  *
  * Keys of the state (width 2), with byte tags that channel names cannot hold:
- *   \x01 from \x1f to   [journeys, 0]: transition count; from is a channel
- *                       or \x02 (start), to a channel, \x03 (conversion) or
- *                       \x04 (null)
+ *   \x01 from \x1f to   [journeys, 0]: transition count; from is a state
+ *                       or \x02 (start), to a state, \x03 (conversion) or
+ *                       \x04 (null); a state is the last `order' channels
+ *                       of the journey (fewer at its beginning) joined by
+ *                       \x1e: just the channel for a first-order chain
  *   \x05 channel        [conversions, value] credited by first touch
  *   \x06 channel        [conversions, value] credited by last touch
  *   \x07 channel        [conversions, value] credited linearly
  *   \x08                [conversions, value] in all
  *   \x09                [1, 0] present when a value argument was given
+ * The label is NULL for a first-order chain, else the order in decimal.
  * ------------------------------------------------------------------------ */
 
 #define ATT_TRANS	'\x01'
@@ -1474,6 +1477,16 @@ welch_test_final(PG_FUNCTION_ARGS)
 #define ATT_TOTAL	'\x08'
 #define ATT_VALUED	'\x09'
 #define ATT_SEP		'\x1f'
+#define ATT_STATE_SEP '\x1e'
+#define ATT_MAX_ORDER 8
+
+/* Work buffers of an attribution transition, kept in fn_extra. */
+typedef struct AttBuffers
+{
+	StringInfo	key;
+	StringInfo	from;
+	StringInfo	to;
+} AttBuffers;
 
 /* Adds to the values of a key made of a tag and up to two names. */
 static void
@@ -1517,9 +1530,26 @@ CheckChannel(const char *s, int len)
 					 errhint("Channel names are printable text.")));
 }
 
+/* Writes the state after touch i of a journey: its last `order' channels. */
+static void
+AttState(StringInfo buf, Datum *elems, int i, int order)
+{
+	int			j;
+	int			first = Max(0, i - order + 1);
+
+	resetStringInfo(buf);
+	for (j = first; j <= i; j++)
+	{
+		if (j > first)
+			appendStringInfoChar(buf, ATT_STATE_SEP);
+		appendBinaryStringInfo(buf, VARDATA_ANY(elems[j]), VARSIZE_ANY_EXHDR(elems[j]));
+	}
+}
+
 /*
  * Shared transition of the attribution aggregates.  Arguments after the
- * state: path, conversions, then (Markov only) nulls, then optionally value.
+ * state: path, conversions, then (Markov only) nulls, then optionally value
+ * and (Markov only) the order of the chain.
  */
 static Datum
 AttributionTrans(FunctionCallInfo fcinfo, bool with_nulls)
@@ -1527,6 +1557,9 @@ AttributionTrans(FunctionCallInfo fcinfo, bool with_nulls)
 	Tally	   *t;
 	int			valarg = with_nulls ? 4 : 3;
 	bool		has_value = PG_NARGS() > valarg;
+	int			order = 1;
+	char		label[16];
+	AttBuffers *bufs;
 	StringInfo	key;
 	ArrayType  *path;
 	Datum	   *elems;
@@ -1540,15 +1573,47 @@ AttributionTrans(FunctionCallInfo fcinfo, bool with_nulls)
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "attribution transition called in non-aggregate context");
-	t = PG_ARGISNULL(0) ? TallyNew(TALLY_ATTRIBUTION, NULL, 0) : (Tally *) PG_GETARG_POINTER(0);
+	if (with_nulls && PG_NARGS() > 5)
+	{
+		if (PG_ARGISNULL(5))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("order must not be NULL"),
+					 errhint("Pass 1 for a first-order chain.")));
+		order = PG_GETARG_INT32(5);
+		if (order < 1 || order > ATT_MAX_ORDER)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("order %d is out of range", order),
+					 errdetail("The order of the Markov chain is from 1 to %d.", ATT_MAX_ORDER),
+					 errhint("Orders 1 to 3 are the usual choice.")));
+	}
+	snprintf(label, sizeof(label), "%d", order);
+	if (PG_ARGISNULL(0))
+		t = TallyNew(TALLY_ATTRIBUTION, order > 1 ? label : NULL, strlen(label));
+	else
+	{
+		t = (Tally *) PG_GETARG_POINTER(0);
+		if (strcmp(TallyLabel(t) ? TallyLabel(t) : "1", label) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the order of the chain changed from %s to %d",
+							TallyLabel(t) ? TallyLabel(t) : "1", order),
+					 errhint("Pass the same order for every row.")));
+	}
 	if (fcinfo->flinfo->fn_extra == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
-		fcinfo->flinfo->fn_extra = makeStringInfo();
+		bufs = palloc(sizeof(AttBuffers));
+		bufs->key = makeStringInfo();
+		bufs->from = makeStringInfo();
+		bufs->to = makeStringInfo();
+		fcinfo->flinfo->fn_extra = bufs;
 		MemoryContextSwitchTo(old);
 	}
-	key = (StringInfo) fcinfo->flinfo->fn_extra;
+	bufs = (AttBuffers *) fcinfo->flinfo->fn_extra;
+	key = bufs->key;
 	if (has_value)
 		AttAdd(&t, key, ATT_VALUED, NULL, 0, NULL, 0, 0, 0);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (with_nulls && PG_ARGISNULL(3)))
@@ -1600,17 +1665,27 @@ AttributionTrans(FunctionCallInfo fcinfo, bool with_nulls)
 	}
 	if (with_nulls)
 	{
-		char		s = ATT_START;
 		char		cv = ATT_CONV;
 		char		nl = ATT_NULL;
+		StringInfo	from = bufs->from;
+		StringInfo	to = bufs->to;
 
-		AttAdd(&t, key, ATT_TRANS, &s, 1, CH(0), w, 0);
-		for (i = 1; i < n; i++)
-			AttAdd(&t, key, ATT_TRANS, CH(i - 1), CH(i), w, 0);
+		resetStringInfo(from);
+		appendStringInfoChar(from, ATT_START);
+		for (i = 0; i < n; i++)
+		{
+			StringInfo	tmp;
+
+			AttState(to, elems, i, order);
+			AttAdd(&t, key, ATT_TRANS, from->data, from->len, to->data, to->len, w, 0);
+			tmp = from;
+			from = to;
+			to = tmp;
+		}
 		if (conv > 0)
-			AttAdd(&t, key, ATT_TRANS, CH(n - 1), &cv, 1, conv, 0);
+			AttAdd(&t, key, ATT_TRANS, from->data, from->len, &cv, 1, conv, 0);
 		if (nulls > 0)
-			AttAdd(&t, key, ATT_TRANS, CH(n - 1), &nl, 1, nulls, 0);
+			AttAdd(&t, key, ATT_TRANS, from->data, from->len, &nl, 1, nulls, 0);
 	}
 #undef CH
 	PG_RETURN_POINTER(t);
@@ -1701,16 +1776,47 @@ AttAddChannel(AttChannels *ch, const char *s, int len, int cap)
 	ch->n++;
 }
 
-/* Collects the channels of a state (from the transition and heuristic keys). */
+/* Adds a state name, and each channel in it, to the sets. */
 static void
-AttCollectChannels(Tally *t, AttChannels *ch)
+AttAddState(AttChannels *ch, AttChannels *states, int cap, const char *s, int len)
 {
-	int			cap = 2 * t->nkeys + 1;
+	const char *p = s;
+	const char *end = s + len;
+
+	if (states)
+		AttAddChannel(states, s, len, cap);
+	while (p <= end)
+	{
+		const char *q = memchr(p, ATT_STATE_SEP, end - p);
+
+		if (q == NULL)
+			q = end;
+		if (q == p)
+			AttBadState();
+		AttAddChannel(ch, p, q - p, cap);
+		p = q + 1;
+	}
+}
+
+/*
+ * Collects the channels of a state (from the transition and heuristic keys)
+ * and, when states is not NULL, the states of the chain.
+ */
+static void
+AttCollectChannels(Tally *t, AttChannels *ch, AttChannels *states)
+{
+	int			cap = 2 * (ATT_MAX_ORDER + 1) * t->nkeys + 1;
 	int			i;
 
 	ch->n = 0;
 	ch->names = palloc(sizeof(char *) * cap);
 	ch->lens = palloc(sizeof(int) * cap);
+	if (states)
+	{
+		states->n = 0;
+		states->names = palloc(sizeof(char *) * cap);
+		states->lens = palloc(sizeof(int) * cap);
+	}
 	for (i = 0; i < t->nkeys; i++)
 	{
 		char	   *k = TallyKey(t, i);
@@ -1735,13 +1841,33 @@ AttCollectChannels(Tally *t, AttChannels *ch)
 			if (alen == 0 || sep + 1 >= k + len)
 				AttBadState();
 			if (!(alen == 1 && k[1] == ATT_START))
-				AttAddChannel(ch, k + 1, alen, cap);
+				AttAddState(ch, states, cap, k + 1, alen);
 			if (!(k + len - (sep + 1) == 1 && (sep[1] == ATT_CONV || sep[1] == ATT_NULL)))
-				AttAddChannel(ch, sep + 1, k + len - (sep + 1), cap);
+				AttAddState(ch, states, cap, sep + 1, k + len - (sep + 1));
 		}
 		else if (k[0] != ATT_TOTAL && k[0] != ATT_VALUED)
 			AttBadState();
 	}
+}
+
+/* True when a state (channels joined by \x1e) contains a channel. */
+static bool
+AttStateHas(const char *s, int len, const char *c, int clen)
+{
+	const char *p = s;
+	const char *end = s + len;
+
+	while (p <= end)
+	{
+		const char *q = memchr(p, ATT_STATE_SEP, end - p);
+
+		if (q == NULL)
+			q = end;
+		if (q - p == clen && memcmp(p, c, clen) == 0)
+			return true;
+		p = q + 1;
+	}
+	return false;
 }
 
 /* Values of a tagged key, or NULL. */
@@ -1824,14 +1950,14 @@ SolveLinear(double *A, double *b, int n)
 }
 
 /*
- * Probability of reaching conversion from the start state, with channel
- * "removed" (its incoming transitions go to null; -1 removes none).
- * State 0 is the start, states 1..k the channels.  P is (k+1) x (k+1)
- * transition probabilities among transient states, r the one-step
- * conversion probabilities.
+ * Probability of reaching conversion from the start state, with the states
+ * marked in removed[] (indexes 1..k; NULL: none) taken out: transitions into
+ * them go to null.  State 0 is the start, states 1..k those of the chain.
+ * P is (k+1) x (k+1) transition probabilities among transient states, r the
+ * one-step conversion probabilities.
  */
 static double
-ConversionProbability(const double *P, const double *r, int k, int removed)
+ConversionProbability(const double *P, const double *r, int k, const bool *removed)
 {
 	int			n = k + 1;
 	int		   *map = palloc(sizeof(int) * n);
@@ -1843,7 +1969,7 @@ ConversionProbability(const double *P, const double *r, int k, int removed)
 	double		result;
 
 	for (i = 0; i < n; i++)
-		map[i] = (i == removed + 1 && removed >= 0) ? -1 : m++;
+		map[i] = (removed && removed[i]) ? -1 : m++;
 	A = palloc0(sizeof(double) * m * m);
 	b = palloc(sizeof(double) * m);
 	/* x_i - sum_j P_ij x_j = r_i over the states that remain */
@@ -1873,9 +1999,11 @@ markov_attribution_final(PG_FUNCTION_ARGS)
 {
 	Tally	   *t = (Tally *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
 	AttChannels ch;
+	AttChannels st;
 	int			k,
 				n,
 				i;
+	bool	   *removed;
 	double	   *P;
 	double	   *r;
 	double	   *out;
@@ -1889,15 +2017,21 @@ markov_attribution_final(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 
 	TallyCheckKind(t, TALLY_ATTRIBUTION, "crm.markov_attribution");
-	AttCollectChannels(t, &ch);
-	k = ch.n;
+	AttCollectChannels(t, &ch, &st);
+	k = st.n;
 	n = k + 1;
-	if (k == 0)
+	if (ch.n == 0)
 		PG_RETURN_NULL();
+	if ((double) n * n > MaxAllocSize / sizeof(double))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many states in the Markov chain: %d", k),
+				 errhint("Use a lower order or fewer channels.")));
 	P = palloc0(sizeof(double) * n * n);
 	r = palloc0(sizeof(double) * n);
 	out = palloc0(sizeof(double) * n);
-	re = palloc0(sizeof(double) * n);
+	re = palloc0(sizeof(double) * (ch.n + 1));
+	removed = palloc(sizeof(bool) * n);
 
 	/* transition counts into probabilities */
 	for (i = 0; i < t->nkeys; i++)
@@ -1916,11 +2050,11 @@ markov_attribution_final(PG_FUNCTION_ARGS)
 		if (sep - (key + 1) == 1 && key[1] == ATT_START)
 			from = 0;
 		else
-			from = 1 + AttFindChannel(&ch, key + 1, sep - (key + 1));
+			from = 1 + AttFindChannel(&st, key + 1, sep - (key + 1));
 		if (key + len - (sep + 1) == 1 && (sep[1] == ATT_CONV || sep[1] == ATT_NULL))
 			conv = sep[1] == ATT_CONV;
 		else
-			to = 1 + AttFindChannel(&ch, sep + 1, key + len - (sep + 1));
+			to = 1 + AttFindChannel(&st, sep + 1, key + len - (sep + 1));
 		if (w < 0 || isnan(w))
 			AttBadState();
 		out[from] += w;
@@ -1951,18 +2085,24 @@ markov_attribution_final(PG_FUNCTION_ARGS)
 	}
 	valued = AttLookup(t, ATT_VALUED, NULL, 0) != NULL;
 
-	full = ConversionProbability(P, r, k, -1);
-	for (i = 0; i < k; i++)
+	full = ConversionProbability(P, r, k, NULL);
+	for (i = 0; i < ch.n; i++)
 	{
-		double		without = ConversionProbability(P, r, k, i);
+		double		without;
+		int			j;
 
+		/* take out every state the channel is part of */
+		removed[0] = false;
+		for (j = 0; j < k; j++)
+			removed[j + 1] = AttStateHas(st.names[j], st.lens[j], ch.names[i], ch.lens[i]);
+		without = ConversionProbability(P, r, k, removed);
 		re[i] = full > 0 ? Max(0.0, 1 - without / full) : 0;
 		resum += re[i];
 	}
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	for (i = 0; i < k; i++)
+	for (i = 0; i < ch.n; i++)
 	{
 		double		share = resum > 0 ? re[i] / resum : 0;
 
@@ -1996,7 +2136,7 @@ heuristic_attribution_final(PG_FUNCTION_ARGS)
 	}			models[] = {{ATT_FIRST, "first_touch"}, {ATT_LAST, "last_touch"}, {ATT_LINEAR, "linear"}};
 
 	TallyCheckKind(t, TALLY_ATTRIBUTION, "crm.heuristic_attribution");
-	AttCollectChannels(t, &ch);
+	AttCollectChannels(t, &ch, NULL);
 	if (ch.n == 0)
 		PG_RETURN_NULL();
 	valued = AttLookup(t, ATT_VALUED, NULL, 0) != NULL;

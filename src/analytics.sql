@@ -211,6 +211,18 @@ CREATE AGGREGATE crm.markov_attribution(path text[], conversions bigint, nulls b
 );
 COMMENT ON AGGREGATE crm.markov_attribution(text[], bigint, bigint, numeric) IS 'first-order Markov chain attribution with conversion value: jsonb keyed by channel with removal_effect, conversions and value, both attributed in proportion to removal effects';
 
+CREATE FUNCTION crm.markov_attribution_trans(crm.tally, text[], bigint, bigint, numeric, integer) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'markov_attribution_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.markov_attribution_trans(crm.tally, text[], bigint, bigint, numeric, integer) IS 'transition function of crm.markov_attribution(text[], bigint, bigint, numeric, integer)';
+CREATE AGGREGATE crm.markov_attribution(path text[], conversions bigint, nulls bigint, value numeric, "order" integer) (
+    SFUNC = crm.markov_attribution_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.markov_attribution_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.markov_attribution(text[], bigint, bigint, numeric, integer) IS 'Markov chain attribution of the given order (1 to 8): a state is the last order channels of a journey, and removing a channel removes every state it is part of; jsonb keyed by channel with removal_effect, conversions and value (NULL value: counted as 0)';
+
 CREATE FUNCTION crm.heuristic_attribution_trans(crm.tally, text[], bigint) RETURNS crm.tally
     AS 'MODULE_PATHNAME', 'heuristic_attribution_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION crm.heuristic_attribution_trans(crm.tally, text[], bigint) IS 'transition function of crm.heuristic_attribution(text[], bigint)';

@@ -5,7 +5,8 @@
 # touch, last touch and linear credit, must agree to 1e-9 (relative) with an
 # independent computation in Python/NumPy: transition counts from the paths,
 # absorption probabilities from the fundamental matrix (numpy.linalg.solve),
-# one removal per channel.  Skips (exit 0) when the data is absent.
+# one removal per channel; the same for chains of order 2 and 3 (a state is
+# the last k channels).  Skips (exit 0) when the data is absent.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,6 +41,8 @@ CREATE TABLE journey (path text, conversions bigint, value numeric, nulls bigint
 SELECT 'journeys ' || count(*) FROM journey;
 SELECT 'markov ' || crm.markov_attribution(string_to_array(path, ' > '), conversions, nulls, value)::text FROM journey;
 SELECT 'heuristic ' || crm.heuristic_attribution(string_to_array(path, ' > '), conversions, value)::text FROM journey;
+SELECT 'markov2 ' || crm.markov_attribution(string_to_array(path, ' > '), conversions, nulls, value, 2)::text FROM journey;
+SELECT 'markov3 ' || crm.markov_attribution(string_to_array(path, ' > '), conversions, nulls, value, 3)::text FROM journey;
 SQL
 
 "$py" - "$file" "$work/ours.txt" <<'PY'
@@ -107,6 +110,48 @@ for c in channels:
     for key, ref in (("first_touch", first), ("last_touch", last), ("linear", lin)):
         close(f"{c} {key}", h[key], ref[c][0])
         close(f"{c} {key}_value", h[key + "_value"], ref[c][1])
+# Higher orders: a state is the tuple of the last k channels; removing a
+# channel removes every state that contains it.
+def higher(k):
+    states = {}
+    trans = {}
+    cnv = {}; nul = {}
+    for p, c, v, nl in journeys:
+        w = c + nl
+        if not p or w == 0:
+            continue
+        prev = ()
+        for i in range(len(p)):
+            cur = tuple(p[max(0, i - k + 1):i + 1])
+            states.setdefault(cur, len(states) + 1)
+            trans[(prev, cur)] = trans.get((prev, cur), 0) + w
+            prev = cur
+        cnv[prev] = cnv.get(prev, 0) + c; nul[prev] = nul.get(prev, 0) + nl
+    m = len(states) + 1
+    ix = lambda s: 0 if s == () else states[s]
+    T = np.zeros((m, m)); C = np.zeros(m); N = np.zeros(m)
+    for (a, b), w in trans.items():
+        T[ix(a), ix(b)] += w
+    for s, c in cnv.items(): C[ix(s)] += c
+    for s, c in nul.items(): N[ix(s)] += c
+    o = T.sum(axis=1) + C + N
+    Qk = T / o[:, None]; Rk = C / o
+    def pc(removed):
+        keep = [0] + [ix(s) for s in states if s not in removed]
+        A = np.eye(len(keep)) - Qk[np.ix_(keep, keep)]
+        return np.linalg.solve(A, Rk[keep])[0]
+    f = pc(set())
+    res = {c: max(0.0, 1 - pc({s for s in states if c in s}) / f) for c in channels}
+    return res, len(states)
+for k in (2, 3):
+    rek, nst = higher(k)
+    sk = sum(rek.values())
+    for c in channels:
+        o = ours[f"markov{k}"][c]
+        close(f"order {k} {c} removal_effect", o["removal_effect"], rek[c])
+        close(f"order {k} {c} conversions", o["conversions"], total_conv * rek[c] / sk)
+        close(f"order {k} {c} value", o["value"], total_value * rek[c] / sk)
+    print(f"order {k}: {nst} states; " + ", ".join(f"{c} {rek[c]:.4f}" for c in channels))
 print(f"{len(channels)} channels, P(conversion) = {full:.6f}; "
       + ", ".join(f"{c} {re[c]:.4f}" for c in channels))
 print(f"{checked} numbers compared with NumPy, {bad} differ by more than 1e-9 (relative)")
