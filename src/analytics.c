@@ -28,6 +28,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -1902,6 +1903,8 @@ SolveLinear(double *A, double *b, int n)
 	{
 		int			p = k;
 		double		best = fabs(A[k * n + k]);
+
+		CHECK_FOR_INTERRUPTS();
 
 		for (i = k + 1; i < n; i++)
 			if (fabs(A[i * n + k]) > best)
