@@ -222,6 +222,11 @@ SELECT ab_test_final('{"kind": "ab_test", "label": "A", "data": {"A": [4e15, 1e1
 -- t = 1 / sqrt(2) with 2e15 degrees of freedom: the normal value erfc(1/2) = 0.4795001221869535.
 SELECT round((welch_test_final('{"kind": "welch", "label": "A", "data": {"A": [1e15, 1e10, 1e30], "B": [1e15, 10000000001, 1e30]}}') -> 0 ->> 'p_value')::numeric, 13);
 SELECT markov_attribution(ARRAY['A', 'B'], 4000000000000000, 4000000000000000);
+SELECT funnel_final('{"kind": "funnel", "label": null, "data": {"a": [1, 4e15], "b": [2, 5e15]}}');
+SELECT rating_summary_final('{"kind": "rating", "label": null, "data": {"taste": [9e15, 4.5e16]}}');
+-- One row each.
+SELECT csat(5, 5) AS csat, funnel('b', '{a,b}') -> 1 -> 'reached' AS funnel_b,
+       welch_test('A', 1.5, 'A') AS welch_control_only, rating_summary('{"taste": 4}'::jsonb) AS rating;
 
 -- ---------------------------------------------------------------------------
 -- Forced parallel plans give the serial results
