@@ -302,6 +302,37 @@ SELECT (SELECT nps FROM serial_res) = 100.0 * (count(*) FILTER (WHERE score >= 9
 SELECT (SELECT ab_test FROM serial_res) @> jsonb_build_array(jsonb_build_object('variant', 'B',
             'n', count(*) FILTER (WHERE variant = 'B'), 'conversions', count(*) FILTER (WHERE variant = 'B' AND converted))) AS ab_counts_plain
   FROM an_big;
+-- Citus-style: partial states per group, shipped as text, merged and finished
+-- elsewhere, give the result of one aggregate over everything.
+CREATE AGGREGATE pg_temp.st_rating(jsonb) (SFUNC = crm.rating_summary_trans, STYPE = crm.tally);
+CREATE AGGREGATE pg_temp.st_funnel(text, text[]) (SFUNC = crm.funnel_trans, STYPE = crm.tally);
+CREATE AGGREGATE pg_temp.st_ab(text, boolean, text) (SFUNC = crm.ab_test_trans, STYPE = crm.tally);
+CREATE AGGREGATE pg_temp.st_welch(text, double precision, text) (SFUNC = crm.welch_test_trans, STYPE = crm.tally);
+CREATE AGGREGATE pg_temp.st_markov(text[], bigint, bigint, numeric, integer) (SFUNC = crm.markov_attribution_trans, STYPE = crm.tally);
+CREATE AGGREGATE pg_temp.st_heuristic(text[], bigint, numeric) (SFUNC = crm.heuristic_attribution_trans, STYPE = crm.tally);
+CREATE AGGREGATE pg_temp.st_merge(crm.tally) (SFUNC = crm.tally_combine, STYPE = crm.tally);
+CREATE TEMP TABLE shipped AS
+SELECT g % 7 AS node,
+       pg_temp.st_rating(ratings)::text AS rating, pg_temp.st_funnel(stage, '{lead,qualified,proposal,won}')::text AS funnel,
+       pg_temp.st_ab(variant, converted, 'A')::text AS ab, pg_temp.st_welch(variant, spend, 'A')::text AS welch,
+       pg_temp.st_markov(path, conv, nulls, spend::numeric, 2)::text AS markov,
+       pg_temp.st_heuristic(path, conv, spend::numeric)::text AS heuristic
+  FROM an_big GROUP BY g % 7;
+SELECT rating_summary_final(pg_temp.st_merge(rating::tally)) = (SELECT rating_summary(ratings) FROM an_big) AS rating,
+       funnel_final(pg_temp.st_merge(funnel::tally)) = (SELECT funnel(stage, '{lead,qualified,proposal,won}') FROM an_big) AS funnel,
+       ab_test_final(pg_temp.st_merge(ab::tally)) = (SELECT ab_test(variant, converted, 'A') FROM an_big) AS ab_test,
+       pg_temp.round_sig(welch_test_final(pg_temp.st_merge(welch::tally)), 10)
+         = (SELECT pg_temp.round_sig(welch_test(variant, spend, 'A'), 10) FROM an_big) AS welch,
+       pg_temp.round_sig(markov_attribution_final(pg_temp.st_merge(markov::tally)), 12)
+         = (SELECT pg_temp.round_sig(markov_attribution(path, conv, nulls, spend::numeric, 2), 12) FROM an_big) AS markov2,
+       pg_temp.round_sig(heuristic_attribution_final(pg_temp.st_merge(heuristic::tally)), 12)
+         = (SELECT pg_temp.round_sig(heuristic_attribution(path, conv, spend::numeric), 12) FROM an_big) AS heuristic
+  FROM shipped;
+-- The merge refuses states of different kinds or labels.
+SELECT pg_temp.st_merge(t) FROM (VALUES ('{"kind": "ab_test", "label": "A", "data": {}}'::tally), ('{"kind": "ab_test", "label": "B", "data": {}}')) v(t);
+SELECT pg_temp.st_merge(t) FROM (VALUES ('{"kind": "ab_test", "label": "A", "data": {}}'::tally), ('{"kind": "welch", "label": "A", "data": {}}')) v(t);
+SELECT pg_temp.st_merge(t) FROM (VALUES ('{"kind": "funnel", "label": null, "data": {"a": [1, 3]}}'::tally), ('{"kind": "funnel", "label": null, "data": {"a": [2, 1]}}')) v(t);
+SELECT pg_temp.st_merge(t) FROM (VALUES ('{"kind": "welch", "label": "A", "data": {"A": [2, 1, 0.5]}}'::tally), ('{"kind": "welch", "label": "A", "data": {"A": [2, 3, 0.5], "B": [1, 0, 0]}}')) v(t);
 DROP TABLE an_big;
 
 -- ---------------------------------------------------------------------------
