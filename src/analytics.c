@@ -1125,6 +1125,62 @@ IncompleteBeta(double a, double b, double x, double y)
 	return front * BetaContinuedFraction(a, b, x);
 }
 
+/*
+ * Two-sided p-value of Student's t for large df, where the continued fraction
+ * loses digits to cancellation.  With u = exp(-s),
+ *   I_x(a, 1/2) = 1/B(a, 1/2) * integral from z0 = -log x to infinity of
+ *                 exp(-a s) s^(-1/2) g(s) ds,   g(s) = sqrt(s / (1 - exp(-s))),
+ * and expanding g(s) = sum c_k s^k (radius 2 pi) gives
+ *   I_x(a, 1/2) = 1/B(a, 1/2) * sum c_k Gamma(k + 1/2, a z0) / a^(k + 1/2),
+ * an expansion in 1/a whose terms shrink like (z0 / 2 pi)^k and k! / (2 pi a)^k.
+ * Gamma(k + 1/2, w) comes from sqrt(pi) erfc(sqrt w) by the upward recurrence
+ * Gamma(s + 1, w) = s Gamma(s, w) + w^s exp(-w), which only adds positive terms.
+ */
+#define T_SERIES_TERMS 13
+
+static double
+StudentTwoSidedLargeDf(double t2, double df)
+{
+	/* s / (1 - exp(-s)) = sum B+_n s^n / n!: 1, 1/2, 1/12, 0, -1/720, ... */
+	static const double f[T_SERIES_TERMS] = {
+		1.0, 0.5, 1.0 / 12, 0, -1.0 / 720, 0, 1.0 / 30240, 0, -1.0 / 1209600, 0,
+		1.0 / 47900160, 0, -691.0 / (2730.0 * 479001600.0)
+	};
+	static double c[T_SERIES_TERMS];
+	static bool c_ready = false;
+	double		a = df / 2;
+	double		w = a * log1p(t2 / df);
+	double		G = sqrt(M_PI) * erfc(sqrt(w));
+	double		sum = 0;
+	double		apow = 1;
+	double		s = 0.5;
+	int			k;
+
+	if (!c_ready)
+	{
+		/* c = sqrt(f) as power series: 2 c0 c_n = f_n - sum_{j=1..n-1} c_j c_(n-j) */
+		c[0] = 1;
+		for (k = 1; k < T_SERIES_TERMS; k++)
+		{
+			double		acc = f[k];
+			int			j;
+
+			for (j = 1; j < k; j++)
+				acc -= c[j] * c[k - j];
+			c[k] = acc / 2;
+		}
+		c_ready = true;
+	}
+	for (k = 0; k < T_SERIES_TERMS; k++)
+	{
+		sum += c[k] * G * apow;
+		G = s * G + exp(s * log(w) - w);
+		s += 1;
+		apow /= a;
+	}
+	return sum * exp(-LogBeta(a, 0.5) - 0.5 * log(a));
+}
+
 /* Two-sided p-value of Student's t with df degrees of freedom: P(|T| > |t|). */
 static double
 StudentTwoSided(double t, double df)
@@ -1135,6 +1191,11 @@ StudentTwoSided(double t, double df)
 		return NAN;
 	if (isinf(t))
 		return 0;
+	if (t2 == 0)
+		return 1;
+	/* large df, moderate t: the expansion (accurate to about 1e-13 there) */
+	if (df >= 1000 && log1p(t2 / df) < 0.1 && df / 2 * log1p(t2 / df) < 700)
+		return StudentTwoSidedLargeDf(t2, df);
 	/* I_x(df/2, 1/2) with x = df / (df + t^2), 1 - x = t^2 / (df + t^2) */
 	return IncompleteBeta(df / 2, 0.5, df / (df + t2), t2 / (df + t2));
 }
