@@ -10,7 +10,7 @@
  *   crm.funnel()                furthest stage reached -> per-stage counts
  *   crm.ab_test()               two-proportion z test per variant
  *   crm.welch_test()            Welch's t test per variant
- *   crm.markov_attribution()    first-order Markov chain removal effects
+ *   crm.markov_attribution()    Markov chain (order 1 to 8) removal effects
  *   crm.heuristic_attribution() first touch, last touch, linear
  *
  * Partial states are combined by crm.tally_combine(), which knows how each
