@@ -72,6 +72,45 @@ CREATE TEMP TABLE tallies_back (id int, t tally);
 COPY tallies_back FROM :'f' WITH (FORMAT binary);
 SELECT a.id, a.t::text IS NOT DISTINCT FROM b.t::text AS equal FROM tallies a JOIN tallies_back b USING (id) ORDER BY 1;
 
+-- Fuzzing the text input: mutated states must either be refused with 22P02,
+-- 22003 or 22P05 (JSON \u0000) or read back to the same text, and every final function must either
+-- take them or refuse them with 22023, never crash.
+SELECT setseed(0.25) IS NULL AS seeded;
+CREATE TEMP TABLE tally_seeds(s) AS VALUES
+    ('{"kind": "rating", "label": null, "data": {"a": [2, 9], "b": [1, 0.5]}}'),
+    ('{"kind": "ab_test", "label": "A", "data": {"A": [10, 3], "B": [12, 5]}}'),
+    ('{"kind": "welch", "label": "A", "data": {"A": [3, 1.5, 2], "B": [1, 0, 0]}}'),
+    ('{"kind": "funnel", "label": null, "data": {"x": [1, 2], "y": [2, 3]}}'),
+    ('{"kind": "attribution", "label": null, "data": {"\u0001\u0002\u001fA": [2, 0], "\u0001A\u001f\u0003": [1, 0], "\u0001A\u001f\u0004": [1, 0], "\u0005A": [1, 4], "\u0008": [1, 4]}}'),
+    ('{"kind": "attribution", "label": "2", "data": {"\u0001\u0002\u001fA": [1, 0], "\u0001A\u001fA\u001eB": [1, 0], "\u0001A\u001eB\u001f\u0003": [1, 0]}}');
+CREATE TEMP TABLE tally_fuzz AS
+SELECT CASE WHEN g % 4 = 0 THEN s
+            ELSE overlay(s placing substr('{}[]",:0123456789.e-+ \u0001abnull', 1 + (random() * 33)::int, 1 + (random() * 2)::int)
+                         from 1 + (random() * (length(s) - 1))::int for (random() * 3)::int) END AS s
+  FROM (SELECT s, g FROM tally_seeds, generate_series(1, 500) g) x;
+DO $$
+DECLARE
+    r record; t crm.tally;
+BEGIN
+    FOR r IN SELECT s FROM tally_fuzz LOOP
+        BEGIN
+            t := r.s::crm.tally;
+        EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range OR untranslatable_character THEN
+            CONTINUE;
+        END;
+        IF t::text::crm.tally::text <> t::text THEN
+            RAISE EXCEPTION 'tally % does not round-trip', r.s;
+        END IF;
+        BEGIN PERFORM crm.rating_summary_final(t); EXCEPTION WHEN invalid_parameter_value THEN NULL; END;
+        BEGIN PERFORM crm.funnel_final(t); EXCEPTION WHEN invalid_parameter_value THEN NULL; END;
+        BEGIN PERFORM crm.ab_test_final(t); EXCEPTION WHEN invalid_parameter_value THEN NULL; END;
+        BEGIN PERFORM crm.welch_test_final(t); EXCEPTION WHEN invalid_parameter_value THEN NULL; END;
+        BEGIN PERFORM crm.markov_attribution_final(t); EXCEPTION WHEN invalid_parameter_value THEN NULL; END;
+        BEGIN PERFORM crm.heuristic_attribution_final(t); EXCEPTION WHEN invalid_parameter_value THEN NULL; END;
+    END LOOP;
+END $$;
+SELECT 'survived' AS tally_fuzz;
+
 -- ---------------------------------------------------------------------------
 -- Rating summary
 -- ---------------------------------------------------------------------------
