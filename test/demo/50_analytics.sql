@@ -5,7 +5,9 @@ SET search_path = crm, public;
 \echo
 \echo '== Analytics 1. Surveys: NPS, CSAT and per-dimension ratings by month, tier and RFM segment'
 -- Survey answers of a third of the customers; higher tiers answer a little more warmly.
+\o /dev/null
 SELECT setseed(0.5);
+\o
 INSERT INTO survey_response (customer_id, survey, channel, responded_at, nps_score, csat_score, csat_scale, ratings)
 SELECT c.id, 'post_purchase', 'app', timestamptz '2025-10-01' + random() * interval '90 days',
        least(10, greatest(0, round(7 + (c.tier::text IN ('diamond', 'silver'))::int * 1.5 + random() * 5 - 3)))::int,
