@@ -40,6 +40,8 @@ SELECT csat(6, 5);
 SELECT csat(0, 5);
 SELECT csat(1, 1);
 SELECT csat_final('{3,4}');
+SELECT csat_final(csat_trans(csat_trans('{0,0}', 5, 5), 2, 5)) AS direct_calls;
+SELECT csat_trans(NULL, 5, 5);
 
 -- ---------------------------------------------------------------------------
 -- crm.tally, the state of the keyed aggregates: exact text round trip

@@ -141,6 +141,11 @@ csat_trans(PG_FUNCTION_ARGS)
 	int32		scale;
 	int64	   *c;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the state of crm.csat must not be NULL"),
+				 errhint("Start from {0,0}.")));
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	a = CountsState(fcinfo, 0);
