@@ -16,7 +16,8 @@ OBJS = \
 	src/tagset.o \
 	src/rfm.o \
 	src/sla.o src/workflow.o \
-	src/sales.o
+	src/sales.o \
+	src/analytics.o
 
 # SQL definitions, concatenated in this order into the install script.
 # Modules new in this version go in SQL_NEW: they are also appended to the
@@ -55,7 +56,7 @@ DATA_built = crm--$(EXTVERSION).sql $(UPGRADE)
 DATA       = $(wildcard src/history/crm--*.sql)
 
 # pg_regress tests in sql/ with expected output in expected/.
-REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow sales marketing service catalog extension
+REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow analytics sales marketing service catalog extension
 REGRESS_OPTS = --load-extension=crm
 
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

@@ -33,3 +33,358 @@ COMMENT ON COLUMN crm.survey_response.complaint_id IS 'the complaint the survey 
 
 SELECT pg_catalog.pg_extension_config_dump('crm.survey_response', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.survey_response', 'id'), '');
+
+-- Satisfaction: NPS and CSAT over counters in a bigint[] state.
+
+CREATE FUNCTION crm.counts_add(bigint[], bigint[]) RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'counts_add' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.counts_add(bigint[], bigint[]) IS 'combine function of crm.nps and crm.csat: element-wise sum of two counter arrays of the same length';
+
+CREATE FUNCTION crm.nps_trans(bigint[], integer) RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'nps_trans' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.nps_trans(bigint[], integer) IS 'transition function of crm.nps: state {detractors,passives,promoters}';
+CREATE FUNCTION crm.nps_final(bigint[]) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'nps_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.nps_final(bigint[]) IS 'final function of crm.nps: 100 * (promoters - detractors) / responses, NULL without responses';
+CREATE AGGREGATE crm.nps(score integer) (
+    SFUNC = crm.nps_trans,
+    STYPE = bigint[],
+    INITCOND = '{0,0,0}',
+    FINALFUNC = crm.nps_final,
+    COMBINEFUNC = crm.counts_add,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.nps(integer) IS 'Net Promoter Score from 0..10 answers: percent of promoters (9-10) minus percent of detractors (0-6), from -100 to 100; NULL scores are skipped, scores outside 0..10 are an error; NULL without answers';
+
+CREATE FUNCTION crm.csat_trans(bigint[], integer, integer) RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'csat_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.csat_trans(bigint[], integer, integer) IS 'transition function of crm.csat: state {responses,satisfied}';
+CREATE FUNCTION crm.csat_final(bigint[]) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'csat_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.csat_final(bigint[]) IS 'final function of crm.csat: percent of satisfied responses, NULL without responses';
+CREATE AGGREGATE crm.csat(score integer, scale integer) (
+    SFUNC = crm.csat_trans,
+    STYPE = bigint[],
+    INITCOND = '{0,0}',
+    FINALFUNC = crm.csat_final,
+    COMBINEFUNC = crm.counts_add,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.csat(integer, integer) IS 'customer satisfaction score: percent of responses in the top quarter of a 1..scale range (score - 1 >= 0.75 * (scale - 1): 4 and 5 on a 1..5 scale, 8 to 10 on 1..10); rows with a NULL are skipped; NULL without responses';
+
+-- crm.tally: the state type of the keyed aggregates below.
+
+CREATE TYPE crm.tally;
+CREATE FUNCTION crm.tally_in(cstring) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'tally_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.tally_in(cstring) IS 'text input of crm.tally: {"kind": ..., "label": ..., "data": {"key": [numbers], ...}}';
+CREATE FUNCTION crm.tally_out(crm.tally) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'tally_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.tally_out(crm.tally) IS 'text output of crm.tally: JSON with keys in byte order and numbers as the shortest decimals that read back exactly';
+CREATE FUNCTION crm.tally_recv(internal) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'tally_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.tally_recv(internal) IS 'binary input of crm.tally (its text form)';
+CREATE FUNCTION crm.tally_send(crm.tally) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'tally_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.tally_send(crm.tally) IS 'binary output of crm.tally (its text form)';
+CREATE TYPE crm.tally (
+    INPUT = crm.tally_in,
+    OUTPUT = crm.tally_out,
+    RECEIVE = crm.tally_recv,
+    SEND = crm.tally_send,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = extended
+);
+COMMENT ON TYPE crm.tally IS 'partial state of the keyed analytics aggregates (rating_summary, funnel, ab_test, welch_test, markov_attribution, heuristic_attribution): a kind, an optional label and a sorted map from text keys to fixed-length vectors of double precision; exact text and binary round trip';
+
+CREATE FUNCTION crm.tally_combine(crm.tally, crm.tally) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'tally_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.tally_combine(crm.tally, crm.tally) IS 'combine function of every crm.tally aggregate: merges two partial states of the same kind and label';
+
+-- Multi-dimension ratings.
+
+CREATE FUNCTION crm.rating_summary_trans(crm.tally, jsonb) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'rating_summary_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rating_summary_trans(crm.tally, jsonb) IS 'transition function of crm.rating_summary(jsonb)';
+CREATE FUNCTION crm.rating_summary_trans(crm.tally, text, double precision) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'rating_summary_pair_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rating_summary_trans(crm.tally, text, double precision) IS 'transition function of crm.rating_summary(text, double precision)';
+CREATE FUNCTION crm.rating_summary_final(crm.tally) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'rating_summary_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rating_summary_final(crm.tally) IS 'final function of crm.rating_summary: {"dimension": {"count": n, "mean": m}, ...}';
+CREATE AGGREGATE crm.rating_summary(ratings jsonb) (
+    SFUNC = crm.rating_summary_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.rating_summary_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.rating_summary(jsonb) IS 'per-dimension count and mean of ratings given as JSON objects such as {"taste": 5, "service": 4}; NULL objects and null members are skipped, other non-numbers are an error; NULL without rows';
+CREATE AGGREGATE crm.rating_summary(dimension text, rating double precision) (
+    SFUNC = crm.rating_summary_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.rating_summary_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.rating_summary(text, double precision) IS 'per-dimension count and mean of (dimension, rating) pairs, as jsonb {"dimension": {"count": n, "mean": m}}; pairs with a NULL are skipped';
+
+-- Funnel.
+
+CREATE FUNCTION crm.funnel_trans(crm.tally, text, text[]) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'funnel_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.funnel_trans(crm.tally, text, text[]) IS 'transition function of crm.funnel';
+CREATE FUNCTION crm.funnel_final(crm.tally) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'funnel_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.funnel_final(crm.tally) IS 'final function of crm.funnel';
+CREATE AGGREGATE crm.funnel(stage text, stages text[]) (
+    SFUNC = crm.funnel_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.funnel_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.funnel(text, text[]) IS 'funnel over the furthest stage each lead or opportunity reached, stages given in order: jsonb array of {stage, position, stopped (furthest stage here), reached (here or further), conversion (from the previous stage), overall (from the first)}; NULL stages are skipped, unknown ones are an error';
+
+-- A/B tests.
+
+CREATE FUNCTION crm.ab_test_trans(crm.tally, text, boolean, text) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'ab_test_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.ab_test_trans(crm.tally, text, boolean, text) IS 'transition function of crm.ab_test';
+CREATE FUNCTION crm.ab_test_final(crm.tally) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'ab_test_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.ab_test_final(crm.tally) IS 'final function of crm.ab_test';
+CREATE AGGREGATE crm.ab_test(variant text, converted boolean, control text) (
+    SFUNC = crm.ab_test_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.ab_test_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.ab_test(text, boolean, text) IS 'two-proportion z test of every variant against the control: jsonb array, one object per other variant, with n, conversions, rate, control_rate, lift, relative_lift, z (pooled standard error), two-sided p_value, and ci_low/ci_high, the 95% interval of the difference (unpooled standard error)';
+
+CREATE FUNCTION crm.welch_test_trans(crm.tally, text, double precision, text) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'welch_test_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.welch_test_trans(crm.tally, text, double precision, text) IS 'transition function of crm.welch_test';
+CREATE FUNCTION crm.welch_test_final(crm.tally) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'welch_test_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.welch_test_final(crm.tally) IS 'final function of crm.welch_test';
+CREATE AGGREGATE crm.welch_test(variant text, outcome double precision, control text) (
+    SFUNC = crm.welch_test_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.welch_test_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.welch_test(text, double precision, text) IS 'Welch unequal-variance t test of the mean outcome of every variant against the control: jsonb array with n, mean, sd, control_n, control_mean, control_sd, diff, relative_diff, t, df (Welch-Satterthwaite), two-sided p_value and the 95% interval ci_low/ci_high';
+
+CREATE FUNCTION crm.student_t_p_value(t double precision, df double precision) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'student_t_p_value' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.student_t_p_value(double precision, double precision) IS 'two-sided p-value P(|T| > |t|) of Student''s t distribution with df > 0 degrees of freedom (regularized incomplete beta function)';
+
+-- Attribution.
+
+CREATE FUNCTION crm.markov_attribution_trans(crm.tally, text[], bigint, bigint) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'markov_attribution_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.markov_attribution_trans(crm.tally, text[], bigint, bigint) IS 'transition function of crm.markov_attribution(text[], bigint, bigint)';
+CREATE FUNCTION crm.markov_attribution_trans(crm.tally, text[], bigint, bigint, numeric) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'markov_attribution_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.markov_attribution_trans(crm.tally, text[], bigint, bigint, numeric) IS 'transition function of crm.markov_attribution(text[], bigint, bigint, numeric)';
+CREATE FUNCTION crm.markov_attribution_final(crm.tally) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'markov_attribution_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.markov_attribution_final(crm.tally) IS 'final function of crm.markov_attribution: exact removal effects by solving the absorbing chain';
+CREATE AGGREGATE crm.markov_attribution(path text[], conversions bigint, nulls bigint) (
+    SFUNC = crm.markov_attribution_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.markov_attribution_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.markov_attribution(text[], bigint, bigint) IS 'first-order Markov chain attribution over journeys (path of channels, conversions, journeys without conversion): jsonb keyed by channel with removal_effect, conversions (attributed in proportion to removal effects) and value (NULL without a value argument)';
+CREATE AGGREGATE crm.markov_attribution(path text[], conversions bigint, nulls bigint, value numeric) (
+    SFUNC = crm.markov_attribution_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.markov_attribution_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.markov_attribution(text[], bigint, bigint, numeric) IS 'first-order Markov chain attribution with conversion value: jsonb keyed by channel with removal_effect, conversions and value, both attributed in proportion to removal effects';
+
+CREATE FUNCTION crm.markov_attribution_trans(crm.tally, text[], bigint, bigint, numeric, integer) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'markov_attribution_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.markov_attribution_trans(crm.tally, text[], bigint, bigint, numeric, integer) IS 'transition function of crm.markov_attribution(text[], bigint, bigint, numeric, integer)';
+CREATE AGGREGATE crm.markov_attribution(path text[], conversions bigint, nulls bigint, value numeric, "order" integer) (
+    SFUNC = crm.markov_attribution_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.markov_attribution_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.markov_attribution(text[], bigint, bigint, numeric, integer) IS 'Markov chain attribution of the given order (1 to 8): a state is the last order channels of a journey, and removing a channel removes every state it is part of; jsonb keyed by channel with removal_effect, conversions and value (NULL value: counted as 0)';
+
+CREATE FUNCTION crm.heuristic_attribution_trans(crm.tally, text[], bigint) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'heuristic_attribution_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.heuristic_attribution_trans(crm.tally, text[], bigint) IS 'transition function of crm.heuristic_attribution(text[], bigint)';
+CREATE FUNCTION crm.heuristic_attribution_trans(crm.tally, text[], bigint, numeric) RETURNS crm.tally
+    AS 'MODULE_PATHNAME', 'heuristic_attribution_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.heuristic_attribution_trans(crm.tally, text[], bigint, numeric) IS 'transition function of crm.heuristic_attribution(text[], bigint, numeric)';
+CREATE FUNCTION crm.heuristic_attribution_final(crm.tally) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'heuristic_attribution_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.heuristic_attribution_final(crm.tally) IS 'final function of crm.heuristic_attribution';
+CREATE AGGREGATE crm.heuristic_attribution(path text[], conversions bigint) (
+    SFUNC = crm.heuristic_attribution_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.heuristic_attribution_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.heuristic_attribution(text[], bigint) IS 'first-touch, last-touch and linear attribution of conversions: jsonb keyed by channel with first_touch, last_touch, linear (and NULL *_value members)';
+CREATE AGGREGATE crm.heuristic_attribution(path text[], conversions bigint, value numeric) (
+    SFUNC = crm.heuristic_attribution_trans,
+    STYPE = crm.tally,
+    FINALFUNC = crm.heuristic_attribution_final,
+    COMBINEFUNC = crm.tally_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.heuristic_attribution(text[], bigint, numeric) IS 'first-touch, last-touch and linear attribution of conversions and value: jsonb keyed by channel with first_touch, first_touch_value, last_touch, last_touch_value, linear, linear_value';
+
+-- Satisfaction by month, tier and RFM segment, for BI tools.
+
+CREATE VIEW crm.nps_monthly AS
+SELECT date_trunc('month', r.responded_at)::date AS month,
+       CASE GROUPING(c.tier, s.segment)
+            WHEN 3 THEN 'all' WHEN 2 THEN 'segment' WHEN 1 THEN 'tier' ELSE 'tier and segment' END AS breakdown,
+       c.tier,
+       s.segment,
+       count(r.nps_score) AS responses,
+       count(*) FILTER (WHERE r.nps_score >= 9) AS promoters,
+       count(*) FILTER (WHERE r.nps_score BETWEEN 7 AND 8) AS passives,
+       count(*) FILTER (WHERE r.nps_score <= 6) AS detractors,
+       crm.nps(r.nps_score) AS nps,
+       count(r.csat_score) AS csat_responses,
+       crm.csat(r.csat_score, r.csat_scale) AS csat,
+       crm.rating_summary(r.ratings) AS ratings
+  FROM crm.survey_response r
+  LEFT JOIN crm.customer c ON c.id = r.customer_id
+  LEFT JOIN crm.customer_rfm_score s ON s.customer_id = r.customer_id
+ GROUP BY GROUPING SETS ((1), (1, c.tier), (1, s.segment), (1, c.tier, s.segment));
+COMMENT ON VIEW crm.nps_monthly IS 'survey results per calendar month (session time zone): over all responses, per customer tier, per RFM segment (of the last crm.refresh_rfm()) and per tier and segment, as the breakdown column says; counts add up across rows of the same breakdown';
+COMMENT ON COLUMN crm.nps_monthly.month IS 'first day of the month the responses were given';
+COMMENT ON COLUMN crm.nps_monthly.breakdown IS 'all, tier, segment, or tier and segment: which of tier and segment the row is grouped by (the others are NULL)';
+COMMENT ON COLUMN crm.nps_monthly.tier IS 'customer value tier (NULL in a tier breakdown: anonymous responses)';
+COMMENT ON COLUMN crm.nps_monthly.segment IS 'RFM segment (NULL in a segment breakdown: anonymous or unscored customers)';
+COMMENT ON COLUMN crm.nps_monthly.responses IS 'responses with an NPS score';
+COMMENT ON COLUMN crm.nps_monthly.promoters IS 'NPS scores 9 and 10';
+COMMENT ON COLUMN crm.nps_monthly.passives IS 'NPS scores 7 and 8';
+COMMENT ON COLUMN crm.nps_monthly.detractors IS 'NPS scores 0 to 6';
+COMMENT ON COLUMN crm.nps_monthly.nps IS 'Net Promoter Score, -100..100 (NULL without NPS responses)';
+COMMENT ON COLUMN crm.nps_monthly.csat_responses IS 'responses with a CSAT score';
+COMMENT ON COLUMN crm.nps_monthly.csat IS 'percent of satisfied CSAT responses (see crm.csat)';
+COMMENT ON COLUMN crm.nps_monthly.ratings IS 'per-dimension count and mean of the ratings (see crm.rating_summary)';
+
+-- Retention: cohorts, repeat purchases and the purchase cycle of any purchase table.
+
+CREATE FUNCTION crm.cohort_retention(
+        source regclass DEFAULT 'crm.purchase',
+        customer_col name DEFAULT 'customer_id',
+        time_col name DEFAULT 'purchased_at',
+        period text DEFAULT 'month',
+        periods integer DEFAULT 12)
+    RETURNS TABLE (cohort date, cohort_size bigint, period_number integer, active bigint, retention double precision)
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    off text;
+BEGIN
+    IF period IS NULL OR period NOT IN ('day', 'week', 'month', 'quarter', 'year') THEN
+        RAISE EXCEPTION 'period must be day, week, month, quarter or year, not %', coalesce(quote_literal(period), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Cohorts are formed by the period of the first purchase; pass e.g. ''month''.';
+    END IF;
+    IF periods IS NULL OR periods < 0 THEN
+        RAISE EXCEPTION 'periods must be zero or more, not %', coalesce(periods::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass how many periods after the first to report, e.g. 12.';
+    END IF;
+    IF source IS NULL OR customer_col IS NULL OR time_col IS NULL THEN
+        RAISE EXCEPTION 'source, customer_col and time_col must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Name the purchase table and its customer and time columns.';
+    END IF;
+    -- number of whole periods from b to a, both truncated to the period
+    off := CASE period
+        WHEN 'day' THEN '(%1$s - %2$s)'
+        WHEN 'week' THEN '((%1$s - %2$s) / 7)'
+        ELSE '(((extract(year FROM %1$s) - extract(year FROM %2$s)) * 12 + extract(month FROM %1$s) - extract(month FROM %2$s))::integer / '
+             || CASE period WHEN 'month' THEN 1 WHEN 'quarter' THEN 3 ELSE 12 END || ')'
+        END;
+    RETURN QUERY EXECUTE format(
+        'WITH act AS (SELECT %1$I AS cust, date_trunc(%4$L, %2$I)::date AS p
+                        FROM %3$s WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL GROUP BY 1, 2),
+              firsts AS (SELECT cust, min(p) AS cohort FROM act GROUP BY cust),
+              sizes AS (SELECT cohort, count(*) AS size FROM firsts GROUP BY cohort),
+              counts AS (SELECT f.cohort, %5$s AS k, count(*) AS active
+                           FROM act a JOIN firsts f USING (cust) GROUP BY 1, 2),
+              last AS (SELECT max(p) AS p FROM act)
+         SELECT s.cohort, s.size, g.k, coalesce(c.active, 0)::bigint,
+                coalesce(c.active, 0)::double precision / s.size
+           FROM sizes s CROSS JOIN last l
+          CROSS JOIN LATERAL generate_series(0, least($1, %6$s)) g(k)
+           LEFT JOIN counts c ON c.cohort = s.cohort AND c.k = g.k
+          ORDER BY 1, 3',
+        customer_col, time_col, source, period,
+        format(off, 'a.p', 'f.cohort'), format(off, 'l.p', 's.cohort'))
+        USING periods;
+END
+$$;
+COMMENT ON FUNCTION crm.cohort_retention(regclass, name, name, text, integer) IS 'cohort retention of a purchase table: customers grouped by the period (day, week, month, quarter, year; session time zone) of their first purchase; for each cohort and each following period 0..periods up to the last period with data, how many of the cohort bought in it and that share of the cohort (1 in period 0)';
+
+CREATE FUNCTION crm.purchase_kpis(
+        source regclass DEFAULT 'crm.purchase',
+        customer_col name DEFAULT 'customer_id',
+        time_col name DEFAULT 'purchased_at')
+    RETURNS TABLE (customers bigint, repeat_customers bigint, repeat_purchase_rate double precision,
+                   purchases bigint, purchases_per_customer double precision, mean_purchase_cycle_days double precision)
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF source IS NULL OR customer_col IS NULL OR time_col IS NULL THEN
+        RAISE EXCEPTION 'source, customer_col and time_col must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Name the purchase table and its customer and time columns.';
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT count(*)::bigint, count(*) FILTER (WHERE n > 1)::bigint,
+                (count(*) FILTER (WHERE n > 1))::double precision / nullif(count(*), 0),
+                coalesce(sum(n), 0)::bigint, sum(n)::double precision / nullif(count(*), 0),
+                sum(extract(epoch FROM (l - f)) / 86400)::double precision / nullif(sum(n - 1), 0)
+           FROM (SELECT count(*) AS n, min(%2$I) AS f, max(%2$I) AS l
+                   FROM %3$s WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL GROUP BY %1$I) per_customer',
+        customer_col, time_col, source);
+END
+$$;
+COMMENT ON FUNCTION crm.purchase_kpis(regclass, name, name) IS 'repeat-purchase figures of a purchase table: customers, customers with more than one purchase and their share, purchases and purchases per customer, and the mean purchase cycle: the mean time in days between consecutive purchases of the same customer, over all such pairs';
+
+CREATE VIEW crm.cohort_retention_monthly AS
+SELECT cohort, cohort_size, period_number, active, retention
+  FROM crm.cohort_retention('crm.purchase', 'customer_id', 'purchased_at', 'month', 24);
+COMMENT ON VIEW crm.cohort_retention_monthly IS 'monthly cohort retention of crm.purchase, 24 months after the first purchase (see crm.cohort_retention)';
+COMMENT ON COLUMN crm.cohort_retention_monthly.cohort IS 'month of the first purchase';
+COMMENT ON COLUMN crm.cohort_retention_monthly.cohort_size IS 'customers whose first purchase was in that month';
+COMMENT ON COLUMN crm.cohort_retention_monthly.period_number IS 'months after the first purchase (0 = the month of the first purchase)';
+COMMENT ON COLUMN crm.cohort_retention_monthly.active IS 'customers of the cohort who bought in that month';
+COMMENT ON COLUMN crm.cohort_retention_monthly.retention IS 'active / cohort_size';
+
+CREATE VIEW crm.purchase_kpi AS
+SELECT customers, repeat_customers, repeat_purchase_rate, purchases, purchases_per_customer, mean_purchase_cycle_days
+  FROM crm.purchase_kpis('crm.purchase', 'customer_id', 'purchased_at');
+COMMENT ON VIEW crm.purchase_kpi IS 'repeat-purchase rate and purchase cycle of crm.purchase (see crm.purchase_kpis)';
+COMMENT ON COLUMN crm.purchase_kpi.customers IS 'customers with purchases';
+COMMENT ON COLUMN crm.purchase_kpi.repeat_customers IS 'customers with more than one purchase';
+COMMENT ON COLUMN crm.purchase_kpi.repeat_purchase_rate IS 'repeat_customers / customers';
+COMMENT ON COLUMN crm.purchase_kpi.purchases IS 'purchases in all';
+COMMENT ON COLUMN crm.purchase_kpi.purchases_per_customer IS 'purchases / customers';
+COMMENT ON COLUMN crm.purchase_kpi.mean_purchase_cycle_days IS 'mean days between consecutive purchases of the same customer';
