@@ -66,6 +66,20 @@ SELECT path, conversions, nulls, value FROM attribution_journey ORDER BY path;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'crm.attribution_journey'::regclass AND attnum > 0 ORDER BY attnum;
 
+-- The journeys feed the attribution aggregates directly.  By hand: from start, email 2 of 5,
+-- search 2 of 5, social 1 of 5; search -> email always; email -> conversion 2 of 4, -> null 2
+-- of 4; social -> null.  P(conversion) = 2/5 * 1/2 + 2/5 * 1/2 = 0.4.  Without email nothing
+-- converts: removal effect 1; without search only the direct email journeys convert (0.2):
+-- removal effect 0.5; social never converts: 0.  Shares 2/3, 1/3, 0 of 2 conversions and of
+-- the value 60 (40 + 20).
+SELECT key AS channel, round((value ->> 'removal_effect')::numeric, 10) AS removal_effect,
+       round((value ->> 'conversions')::numeric, 10) AS conversions, round((value ->> 'value')::numeric, 10) AS value
+  FROM jsonb_each((SELECT markov_attribution(path, conversions, nulls, value) FROM attribution_journey))
+ ORDER BY key;
+-- First touch gives the search journey's conversion to search, last touch both to email,
+-- linear splits the search journey half and half.
+SELECT heuristic_attribution(path, conversions, value) FROM attribution_journey;
+
 -- Results.  reach 3 (1, 2, 3), control 1 (4); conversions 2 (1 and 2) of 3, control 1 of 1;
 -- 3 coupons allowing 5 redemptions, 2 made; revenue before 10, during 20 + 40, after 30;
 -- cost 600 for 2 conversions; acquired 2 (2 and 5: first purchase during the campaign),

@@ -157,6 +157,20 @@ SELECT owner, stage, expected_month, opportunities, amount, weighted_amount
 -- 101 won, 102 won, 104 won (via negotiation), 103 lost after qualified, 105 and two converted deals qualified:
 -- 7 reached lead and qualified (one lost there), 3 reached proposal and beyond.
 SELECT * FROM opportunity_funnel ORDER BY stage_rank;
+-- The funnel aggregate over each open or won opportunity's furthest stage gives the same
+-- reached counts as the view (lost ones count at the furthest stage they reached before).
+SELECT f.key AS stage, (f.value ->> 'reached')::int AS reached
+  FROM jsonb_array_elements((
+        SELECT funnel(r.stage, ARRAY['lead', 'qualified', 'proposal', 'negotiation', 'won'])
+          FROM (SELECT (SELECT s.stage FROM opportunity_stage s
+                         WHERE s.rank = greatest(CASE WHEN NOT (cs.is_closed AND NOT cs.is_won) THEN cs.rank END,
+                                                 (SELECT max(es.rank) FROM opportunity_event e
+                                                    JOIN opportunity_stage es ON es.stage = e.to_status
+                                                   WHERE e.opportunity_id = o.id AND NOT (es.is_closed AND NOT es.is_won)))
+                           AND NOT (s.is_closed AND NOT s.is_won)) AS stage
+                  FROM opportunity o JOIN opportunity_stage cs ON cs.stage = o.stage) r)) AS e(value),
+       LATERAL (SELECT e.value ->> 'stage' AS key, e.value) f
+ ORDER BY (SELECT rank FROM opportunity_stage WHERE stage = f.key);
 
 -- Commission: 3% base plus 2% on revenue between 100% and 120% of target and 4% above.
 SELECT commission(80000, 100000, 'standard') AS below,         -- 2400
