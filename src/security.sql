@@ -396,7 +396,12 @@ BEGIN
         RETURN format('%L::%s', '{}', format_type(a.typ, NULL));
     ELSIF a.typ IN ('json'::regtype, 'jsonb'::regtype) THEN
         RETURN format('%L::%s', '{}', format_type(a.typ, NULL));
-    ELSIF a.typ IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
+    ELSIF a.typ IN ('text'::regtype, 'varchar'::regtype) THEN
+        -- a column of a unique index gets a unique value
+        IF EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute ia ON ia.attrelid = i.indrelid AND ia.attnum = ANY (i.indkey)
+                    WHERE i.indrelid = tbl AND i.indisunique AND ia.attname = col) THEN
+            RETURN format('%L || pg_catalog.gen_random_uuid()', 'erased:');
+        END IF;
         RETURN quote_literal('erased');
     END IF;
     RAISE EXCEPTION 'cannot empty column "%" of table %', col, tbl
@@ -405,7 +410,7 @@ BEGIN
               HINT = 'Allow NULL in the column, or class it code or staff in crm.column_class if it is not personal data.';
 END
 $$;
-COMMENT ON FUNCTION crm.blank_value(regclass, name) IS 'SQL expression of the value erasure and retention write into a personal column: NULL, or for NOT NULL columns ''erased'', an empty array or an empty JSON object; an error for other NOT NULL types';
+COMMENT ON FUNCTION crm.blank_value(regclass, name) IS 'SQL expression of the value erasure and retention write into a personal column: NULL, or for NOT NULL columns ''erased'' (''erased:'' and a random UUID in a unique column), an empty array or an empty JSON object; an error for other NOT NULL types';
 
 -- SET list emptying the personal columns of a table, and a condition true
 -- when one of them still holds data; NULL when the table has none.
@@ -413,9 +418,11 @@ CREATE FUNCTION crm.blank_assignments(tbl regclass, OUT sets text, OUT pending t
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
     AS $$
-    SELECT string_agg(format('%I = %s', c, crm.blank_value(tbl, c)), ', '),
-           string_agg(format('%I IS DISTINCT FROM %s', c, crm.blank_value(tbl, c)), ' OR ')
-      FROM unnest(crm.personal_columns(tbl)) AS c;
+    SELECT string_agg(format('%I = %s', c, b), ', '),
+           string_agg(CASE WHEN b LIKE '%gen_random_uuid()'
+                           THEN format('%I::text NOT LIKE %L', c, 'erased:%')
+                           ELSE format('%I IS DISTINCT FROM %s', c, b) END, ' OR ')
+      FROM unnest(crm.personal_columns(tbl)) AS c, LATERAL crm.blank_value(tbl, c) AS b;
 $$;
 COMMENT ON FUNCTION crm.blank_assignments(regclass) IS 'for a table: the SET list that empties its personal columns and a condition true for rows where one still holds data (both NULL when it has none)';
 
@@ -427,12 +434,21 @@ CREATE FUNCTION crm.mask_email(email text) RETURNS text
     AS 'MODULE_PATHNAME', 'mask_email' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.mask_email(text) IS 'hides an email address but its first character and domain: john.smith@example.com gives j***@example.com; without @ the result is ***';
 
+CREATE FUNCTION crm.mask_email(email crm.email) RETURNS text
+    AS 'MODULE_PATHNAME', 'mask_email' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.mask_email(crm.email) IS 'masks a crm.email like crm.mask_email(text)';
+
 CREATE FUNCTION crm.mask_phone(phone text) RETURNS text
     AS 'MODULE_PATHNAME', 'mask_phone' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.mask_phone(phone text) IS 'replaces the middle digits of a telephone number by *, keeping the layout: 10 or more digits keep the first 3 and last 4, 7 to 9 the first 2 and last 2, 5 or 6 the last 2, fewer none';
+COMMENT ON FUNCTION crm.mask_phone(text) IS 'replaces the middle digits of a telephone number by *, keeping the layout: 10 or more digits keep the first 3 and last 4, 7 to 9 the first 2 and last 2, 5 or 6 the last 2, fewer none';
 
 CREATE FUNCTION crm.mask_name(name text) RETURNS text
     AS 'MODULE_PATHNAME', 'mask_name' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION crm.mask_phone(phone crm.phone) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN crm.mask_phone($1::text);
+COMMENT ON FUNCTION crm.mask_phone(crm.phone) IS 'masks a crm.phone (its E.164 text) like crm.mask_phone(text)';
+
 COMMENT ON FUNCTION crm.mask_name(text) IS 'initials of a name: the first character of each word (words separated by white space) followed by a dot, John Smith gives J. S.';
 
 CREATE FUNCTION crm.birth_year(birth_date date) RETURNS integer
