@@ -9,7 +9,7 @@
 -- What the catalog cannot tell: owner columns, admin-only tables, privileges
 -- of staff, what erasure does with a table's rows.
 CREATE TABLE crm.protected_table (
-    table_name       text PRIMARY KEY CHECK (btrim(table_name) <> ''),
+    table_name       text PRIMARY KEY CHECK (cardinality(parse_ident(table_name)) = 2),
     customer_columns name[],
     owner_column     name,
     access           text NOT NULL DEFAULT 'staff' CHECK (access IN ('staff', 'admin')),
@@ -19,7 +19,7 @@ CREATE TABLE crm.protected_table (
     builtin          boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE crm.protected_table IS 'settings of tables holding customer data: tables with a foreign key to crm.customer or a customer_id column are found in the catalog; a row here adds a table or tells how to protect it';
-COMMENT ON COLUMN crm.protected_table.table_name IS 'schema-qualified table name (a row for a table that does not exist is ignored)';
+COMMENT ON COLUMN crm.protected_table.table_name IS 'schema-qualified table name, quoted where needed (a row for a table that does not exist is ignored)';
 COMMENT ON COLUMN crm.protected_table.customer_columns IS 'columns holding customer ids without a foreign key (besides customer_id, which is always one)';
 COMMENT ON COLUMN crm.protected_table.owner_column IS 'column holding the login of the staff member responsible for the row (owner, assignee); agents and managers see rows of their team';
 COMMENT ON COLUMN crm.protected_table.access IS 'staff: agents and managers see rows by customer and owner; admin: only crm_admin sees the table';
@@ -50,7 +50,7 @@ SELECT pg_catalog.pg_extension_config_dump('crm.protected_table', '');
 -- (text, varchar, crm.email, crm.phone, json, jsonb, bytea, arrays of them)
 -- and they are not codes; this table names the exceptions.
 CREATE TABLE crm.column_class (
-    table_name  text NOT NULL CHECK (btrim(table_name) <> ''),
+    table_name  text NOT NULL CHECK (cardinality(parse_ident(table_name)) = 2),
     column_name name NOT NULL,
     class       text NOT NULL CHECK (class IN ('code', 'staff', 'personal', 'secret')),
     builtin     boolean NOT NULL DEFAULT false,
@@ -250,7 +250,7 @@ SELECT pg_catalog.pg_extension_config_dump('crm.erasure', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.erasure', 'id'), '');
 
 CREATE TABLE crm.retention_policy (
-    table_name  text PRIMARY KEY CHECK (btrim(table_name) <> ''),
+    table_name  text PRIMARY KEY CHECK (cardinality(parse_ident(table_name)) = 2),
     time_column name NOT NULL,
     keep        interval NOT NULL CHECK (keep > interval '0'),
     action      text NOT NULL DEFAULT 'anonymise' CHECK (action IN ('anonymise', 'delete')),
@@ -721,7 +721,9 @@ BEGIN
         FOR p IN SELECT pol.polname FROM pg_policy pol WHERE pol.polrelid = t.rel AND pol.polname LIKE 'crm\_%' LOOP
             EXECUTE format('DROP POLICY %I ON %s', p.polname, t.rel);
         END LOOP;
-        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.rel);
+        IF NOT (SELECT c.relrowsecurity FROM pg_class c WHERE c.oid = t.rel) THEN
+            EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.rel);
+        END IF;
         EXECUTE format('CREATE POLICY crm_admin ON %s TO crm_admin USING (true) WITH CHECK (true)', t.rel);
         IF t.access = 'staff' THEN
             IF t.refs IS NOT NULL THEN
@@ -805,18 +807,18 @@ CREATE FUNCTION crm.customer_rows_condition(tbl regclass) RETURNS text
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
     AS $$
-    SELECT CASE WHEN tbl = 'crm.customer'::regclass THEN 'id = $1' ELSE
+    SELECT CASE WHEN tbl = 'crm.customer'::regclass THEN 'id = ANY ($1)' ELSE
            string_agg(CASE WHEN d.parent = 'crm.customer'::regclass
-                           THEN format('%I = $1', d.reference_column)
+                           THEN format('%I = ANY ($1)', d.reference_column)
                            ELSE format('%I IN (SELECT p.%I FROM %s p WHERE %s)', d.reference_column, d.parent_column, d.parent,
-                                       (SELECT string_agg(format('p.%I = $1', d2.reference_column), ' OR ')
+                                       (SELECT string_agg(format('p.%I = ANY ($1)', d2.reference_column), ' OR ')
                                           FROM crm.customer_data_tables() d2
                                          WHERE d2.table_name = d.parent AND d2.parent = 'crm.customer'::regclass))
                       END, ' OR ' ORDER BY d.reference_column) END
       FROM crm.customer_data_tables() d
      WHERE d.table_name = tbl AND d.reference_column IS NOT NULL;
 $$;
-COMMENT ON FUNCTION crm.customer_rows_condition(regclass) IS 'SQL condition true for the rows of a table that belong to the customer given as $1 (directly or through a parent table); NULL for tables without a customer reference';
+COMMENT ON FUNCTION crm.customer_rows_condition(regclass) IS 'SQL condition true for the rows of a table that belong to one of the customers whose ids are the array $1 (directly or through a parent table); NULL for tables without a customer reference';
 
 -- The primary key of a row as crm.audit() writes it (text values), as an expression over alias e.
 CREATE FUNCTION crm.row_key_expression(tbl regclass) RETURNS text
@@ -844,6 +846,7 @@ DECLARE
     n bigint;
     affected jsonb := '{}';
     cid bigint := erase_customer.customer_id;
+    ids bigint[];
 BEGIN
     IF cid IS NULL OR reason IS NULL OR btrim(reason) = '' THEN
         RAISE EXCEPTION 'customer id and reason must be given'
@@ -858,6 +861,15 @@ BEGIN
                   DETAIL = 'Only existing customers can be erased.',
                   HINT = 'Check the id; a customer merged into another lives on under the kept id (see crm.customer_merge).';
     END IF;
+
+    -- The customer and every duplicate merged into it, whose rows now carry
+    -- its id but whose old audit entries carry their own.
+    WITH RECURSIVE m(id) AS (
+        SELECT cid
+        UNION
+        SELECT g.merged_id FROM crm.customer_merge g JOIN m ON g.kept_id = m.id
+    )
+    SELECT array_agg(m.id ORDER BY m.id) INTO ids FROM m;
 
     -- Tables referencing others first (complaint_event before complaint),
     -- crm.customer last.  For each: clean the audit log of the rows, then
@@ -876,18 +888,18 @@ BEGIN
                            SET row_key = l.row_key - $2::text[], old_values = l.old_values - $2::text[],
                                new_values = l.new_values - $2::text[]
                          WHERE l.table_name = $3
-                           AND (l.customer_id = $1 %s)',
+                           AND (l.customer_id = ANY ($1) %s)',
                        CASE WHEN keyexpr IS NULL THEN ''
                             ELSE format('OR l.row_key IN (SELECT %s FROM %s e WHERE %s)', keyexpr, t.rel, cond) END)
-            USING cid, crm.personal_columns(t.rel)::text[], t.rel::text;
+            USING ids, crm.personal_columns(t.rel)::text[], t.rel::text;
         IF t.on_erase = 'delete' THEN
-            EXECUTE format('DELETE FROM %s WHERE %s', t.rel, cond) USING cid;
+            EXECUTE format('DELETE FROM %s WHERE %s', t.rel, cond) USING ids;
             GET DIAGNOSTICS n = ROW_COUNT;
             affected := affected || jsonb_build_object(t.rel::text, jsonb_build_object('deleted', n));
         ELSE
             SELECT * INTO b FROM crm.blank_assignments(t.rel);
             CONTINUE WHEN b.sets IS NULL;
-            EXECUTE format('UPDATE %s SET %s WHERE (%s) AND (%s)', t.rel, b.sets, cond, b.pending) USING cid;
+            EXECUTE format('UPDATE %s SET %s WHERE (%s) AND (%s)', t.rel, b.sets, cond, b.pending) USING ids;
             GET DIAGNOSTICS n = ROW_COUNT;
             affected := affected || jsonb_build_object(t.rel::text, jsonb_build_object('anonymised', n));
         END IF;
