@@ -595,18 +595,44 @@ COMMENT ON FUNCTION crm.export_customers_masked() IS 'every row of crm.customer_
 -- Roles and row-level security
 -- ---------------------------------------------------------------------------
 
-CREATE FUNCTION crm.team_logins() RETURNS text[]
+CREATE FUNCTION crm.member_of(role_name text) RETURNS boolean
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                    WHERE r.rolname OPERATOR(pg_catalog.=) role_name
+                      AND pg_catalog.pg_has_role(current_user, r.oid, 'USAGE'));
+COMMENT ON FUNCTION crm.member_of(text) IS 'true when the current user has the privileges of the named role (directly or through membership); false when the role does not exist';
+
+CREATE FUNCTION crm.visible_ids(tbl regclass, col name) RETURNS SETOF bigint
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1000
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT %I::bigint FROM %s', col, tbl);
+END
+$$;
+COMMENT ON FUNCTION crm.visible_ids(regclass, name) IS 'the ids in a column of a table that the current user may see (privileges and row-level security apply): policies of child tables call it, so only the roles whose policy reaches it need access to the parent table';
+
+CREATE FUNCTION crm.in_crm_group() RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN crm.member_of('crm_admin') OR crm.member_of('crm_manager')
+        OR crm.member_of('crm_agent') OR crm.member_of('crm_analyst');
+COMMENT ON FUNCTION crm.in_crm_group() IS 'true when the current user belongs to one of the group roles crm_admin, crm_manager, crm_agent, crm_analyst: such users are restricted by the crm_* row-level security policies';
+
+CREATE FUNCTION crm.team_logins(login text) RETURNS text[]
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
     SELECT array_agg(DISTINCT l ORDER BY l)
-      FROM (SELECT current_user::text
+      FROM (SELECT login
             UNION ALL
             SELECT s.login
               FROM crm.staff me JOIN crm.staff s ON s.team = me.team
-             WHERE me.login = current_user::text AND me.active) x(l);
+             WHERE me.login = team_logins.login AND me.active) x(l);
 $$;
-COMMENT ON FUNCTION crm.team_logins() IS 'logins of the current user and, when the user is an active member of crm.staff, of every member of the same team: the owners whose rows agents and managers see';
+COMMENT ON FUNCTION crm.team_logins(text) IS 'the login and, when it is an active member of crm.staff, the logins of every member of the same team: the owners whose rows agents and managers see; reads crm.staff as its owner, so policies work for roles without access to it';
 
 CREATE FUNCTION crm.create_roles() RETURNS SETOF text
     LANGUAGE plpgsql VOLATILE
@@ -698,22 +724,20 @@ DECLARE
     p record;
     vis text;
     chk text;
-    mvis text;
     own text;
-    team constant text := '(SELECT crm.team_logins())::text[]';
+    -- Policies apply to PUBLIC and test membership by role name, so they
+    -- need no role to exist and survive any dump and restore.
+    team constant text := '(SELECT crm.team_logins(current_user::text))::text[]';
+    is_admin constant text := '(SELECT crm.member_of(''crm_admin''))';
+    is_manager constant text := '(SELECT crm.member_of(''crm_manager''))';
+    is_agent constant text := '(SELECT crm.member_of(''crm_agent''))';
+    is_analyst constant text := '(SELECT crm.member_of(''crm_analyst''))';
     n integer;
 BEGIN
-    IF EXISTS (SELECT 1 FROM unnest(ARRAY['crm_admin', 'crm_manager', 'crm_agent', 'crm_analyst']) r
-                WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)) THEN
-        RAISE EXCEPTION 'the crm group roles do not exist'
-            USING ERRCODE = '42704',
-                  DETAIL = 'Policies are written for crm_admin, crm_manager, crm_agent and crm_analyst.',
-                  HINT = 'Run SELECT crm.create_roles(); first.';
-    END IF;
     FOR t IN
         SELECT d.table_name AS rel, min(d.access) AS access, min(d.owner_column) AS owner_col,
                array_agg(d.reference_column ORDER BY d.reference_column) FILTER (WHERE d.reference_column IS NOT NULL) AS refs,
-               array_agg(format('%I IN (SELECT %I FROM %s)', d.reference_column, d.parent_column, d.parent)
+               array_agg(format('%I IN (SELECT crm.visible_ids(%L, %L))', d.reference_column, d.parent, d.parent_column)
                          ORDER BY d.reference_column) FILTER (WHERE d.reference_column IS NOT NULL) AS conds,
                coalesce(bool_or(d.parent <> 'crm.customer'::regclass), false) AS level2
           FROM crm.customer_data_tables() d GROUP BY d.table_name ORDER BY 1
@@ -724,7 +748,9 @@ BEGIN
         IF NOT (SELECT c.relrowsecurity FROM pg_class c WHERE c.oid = t.rel) THEN
             EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.rel);
         END IF;
-        EXECUTE format('CREATE POLICY crm_admin ON %s TO crm_admin USING (true) WITH CHECK (true)', t.rel);
+        -- Roles outside the crm groups keep what their privileges give them.
+        EXECUTE format('CREATE POLICY crm_other ON %s USING ((SELECT NOT crm.in_crm_group())) WITH CHECK ((SELECT NOT crm.in_crm_group()))', t.rel);
+        EXECUTE format('CREATE POLICY crm_admin ON %s USING (%s) WITH CHECK (%s)', t.rel, is_admin, is_admin);
         IF t.access = 'staff' THEN
             IF t.refs IS NOT NULL THEN
                 -- Read: rows of customers the user may see (the subquery
@@ -746,23 +772,25 @@ BEGIN
                     END IF;
                     own := format('%s AND %I IS NULL', own, t.owner_col);
                 END IF;
-                EXECUTE format('CREATE POLICY crm_manager ON %s TO crm_manager USING (%s OR (%s)) WITH CHECK (%s OR (%s))',
-                               t.rel, vis, own, chk, own);
-                EXECUTE format('CREATE POLICY crm_agent ON %s TO crm_agent USING (%s) WITH CHECK (%s)', t.rel, vis, chk);
+                EXECUTE format('CREATE POLICY crm_manager ON %s USING (%s AND (%s OR (%s))) WITH CHECK (%s AND (%s OR (%s)))',
+                               t.rel, is_manager, vis, own, is_manager, chk, own);
+                EXECUTE format('CREATE POLICY crm_agent ON %s USING (%s AND (%s)) WITH CHECK (%s AND (%s))',
+                               t.rel, is_agent, vis, is_agent, chk);
             ELSIF t.owner_col IS NOT NULL THEN
                 -- Owned rows: agents read their team's and write their own;
                 -- managers read and write their team's and unassigned ones.
-                own := format('%I = current_user', t.owner_col);
-                mvis := format('%1$I IS NULL OR %1$I = ANY (%2$s)', t.owner_col, team);
-                EXECUTE format('CREATE POLICY crm_manager ON %s TO crm_manager USING (%s) WITH CHECK (%s)', t.rel, mvis, mvis);
-                EXECUTE format('CREATE POLICY crm_agent_read ON %s FOR SELECT TO crm_agent USING (%I = ANY (%s))', t.rel, t.owner_col, team);
-                EXECUTE format('CREATE POLICY crm_agent_insert ON %s FOR INSERT TO crm_agent WITH CHECK (%s)', t.rel, own);
-                EXECUTE format('CREATE POLICY crm_agent_update ON %s FOR UPDATE TO crm_agent USING (%s) WITH CHECK (%s)', t.rel, own, own);
-                EXECUTE format('CREATE POLICY crm_agent_delete ON %s FOR DELETE TO crm_agent USING (%s)', t.rel, own);
+                own := format('%s AND %I = current_user', is_agent, t.owner_col);
+                vis := format('%1$s AND (%2$I IS NULL OR %2$I = ANY (%3$s))', is_manager, t.owner_col, team);
+                EXECUTE format('CREATE POLICY crm_manager ON %s USING (%s) WITH CHECK (%s)', t.rel, vis, vis);
+                EXECUTE format('CREATE POLICY crm_agent_read ON %s FOR SELECT USING (%s AND %I = ANY (%s))',
+                               t.rel, is_agent, t.owner_col, team);
+                EXECUTE format('CREATE POLICY crm_agent_insert ON %s FOR INSERT WITH CHECK (%s)', t.rel, own);
+                EXECUTE format('CREATE POLICY crm_agent_update ON %s FOR UPDATE USING (%s) WITH CHECK (%s)', t.rel, own, own);
+                EXECUTE format('CREATE POLICY crm_agent_delete ON %s FOR DELETE USING (%s)', t.rel, own);
             END IF;
             IF t.rel <> 'crm.customer'::regclass THEN
                 -- Analysts read every row, through column privileges that leave out personal data.
-                EXECUTE format('CREATE POLICY crm_analyst ON %s FOR SELECT TO crm_analyst USING (true)', t.rel);
+                EXECUTE format('CREATE POLICY crm_analyst ON %s FOR SELECT USING (%s)', t.rel, is_analyst);
             END IF;
         END IF;
         SELECT count(*) INTO n FROM pg_policy pol WHERE pol.polrelid = t.rel;
@@ -772,7 +800,7 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION crm.enable_row_security() IS 'enables row-level security with the crm_* policies on every table of crm.customer_data_tables() (agents: rows of customers of their team, writing customers they own; managers: their team and unassigned rows; admins: all; analysts: all rows, personal columns withheld by privileges); idempotent, run it again after adding tables';
+COMMENT ON FUNCTION crm.enable_row_security() IS 'enables row-level security with the crm_* policies on every table of crm.customer_data_tables(): members of crm_agent see rows of their team''s customers and write customers they own, crm_manager their team''s and unassigned rows, crm_admin all, crm_analyst all rows (personal columns withheld by privileges); roles outside these groups are not restricted; run by the install script, idempotent, run it again after adding tables';
 
 CREATE FUNCTION crm.disable_row_security() RETURNS SETOF regclass
     LANGUAGE plpgsql VOLATILE
@@ -956,3 +984,8 @@ END
 $$;
 COMMENT ON FUNCTION crm.apply_retention(timestamptz) IS 'applies crm.retention_policy: in each listed table, rows older than keep (by their time column, counted back from as_of) have their personal columns emptied or are deleted; returns the rows changed per table; crm_admin only; schedule it daily';
 REVOKE ALL ON FUNCTION crm.apply_retention(timestamptz) FROM PUBLIC;
+
+-- Row-level security is on from the start, on every table holding customer
+-- data (the policies restrict only members of the crm group roles).  Being
+-- made by the install script, it comes back with CREATE EXTENSION on restore.
+SELECT count(*) FROM crm.enable_row_security();
