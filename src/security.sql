@@ -244,7 +244,7 @@ COMMENT ON COLUMN crm.erasure.customer_id IS 'the erased customer (the id stays 
 COMMENT ON COLUMN crm.erasure.reason IS 'why: the request or legal ground (write no personal data here)';
 COMMENT ON COLUMN crm.erasure.erased_at IS 'when';
 COMMENT ON COLUMN crm.erasure.erased_by IS 'login of the session that erased';
-COMMENT ON COLUMN crm.erasure.affected IS 'rows anonymised or deleted, per table';
+COMMENT ON COLUMN crm.erasure.affected IS 'rows anonymised or deleted, per table (tables without rows of the customer left out)';
 REVOKE ALL ON crm.erasure FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('crm.erasure', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.erasure', 'id'), '');
@@ -923,13 +923,17 @@ BEGIN
         IF t.on_erase = 'delete' THEN
             EXECUTE format('DELETE FROM %s WHERE %s', t.rel, cond) USING ids;
             GET DIAGNOSTICS n = ROW_COUNT;
-            affected := affected || jsonb_build_object(t.rel::text, jsonb_build_object('deleted', n));
+            IF n > 0 THEN
+                affected := affected || jsonb_build_object(t.rel::text, jsonb_build_object('deleted', n));
+            END IF;
         ELSE
             SELECT * INTO b FROM crm.blank_assignments(t.rel);
             CONTINUE WHEN b.sets IS NULL;
             EXECUTE format('UPDATE %s SET %s WHERE (%s) AND (%s)', t.rel, b.sets, cond, b.pending) USING ids;
             GET DIAGNOSTICS n = ROW_COUNT;
-            affected := affected || jsonb_build_object(t.rel::text, jsonb_build_object('anonymised', n));
+            IF n > 0 THEN
+                affected := affected || jsonb_build_object(t.rel::text, jsonb_build_object('anonymised', n));
+            END IF;
         END IF;
     END LOOP;
 
