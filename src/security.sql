@@ -510,7 +510,7 @@ CREATE FUNCTION crm.log_access(relation text, rows bigint, purpose text DEFAULT 
     AS 'MODULE_PATHNAME', 'log_access' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION crm.log_access(text, bigint, text) IS 'records a read of personal data (what, how many rows, why) in crm.audit_log; above crm.export_alert_rows rows it also sends NOTIFY crm_alert with a JSON payload and returns true';
 
-CREATE FUNCTION crm.enable_audit(tbl regclass DEFAULT NULL) RETURNS SETOF regclass
+CREATE FUNCTION crm.enable_audit(tbl regclass DEFAULT NULL, extension_only boolean DEFAULT false) RETURNS SETOF regclass
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
     AS $$
@@ -525,6 +525,7 @@ BEGIN
           FROM (SELECT DISTINCT d.table_name AS rel FROM crm.customer_data_tables() d WHERE tbl IS NULL
                 UNION
                 SELECT tbl WHERE tbl IS NOT NULL) x
+         WHERE (NOT extension_only OR EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = x.rel AND e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e'))
          ORDER BY 1
     LOOP
         SELECT string_agg(quote_literal(x), ', ') INTO args
@@ -538,9 +539,12 @@ BEGIN
                        t.rel, coalesce(args, ''));
         RETURN NEXT t.rel;
     END LOOP;
+    IF tbl IS NULL THEN
+        UPDATE crm.security_setting SET enabled = true WHERE name = 'audit' AND NOT enabled;
+    END IF;
 END
 $$;
-COMMENT ON FUNCTION crm.enable_audit(regclass) IS 'attaches crm.audit() as trigger crm_audit to a table, or with no argument to every table holding customer data (crm.customer_data_tables()), with the secret columns of crm.column_class; idempotent; returns the tables';
+COMMENT ON FUNCTION crm.enable_audit(regclass, boolean) IS 'attaches crm.audit() as trigger crm_audit to a table, or with no table to every table holding customer data (crm.customer_data_tables(), only the extension''s own when extension_only) and records the choice in crm.security_setting, with the secret columns of crm.column_class; idempotent; returns the tables';
 
 CREATE FUNCTION crm.disable_audit(tbl regclass DEFAULT NULL) RETURNS SETOF regclass
     LANGUAGE plpgsql VOLATILE
@@ -558,9 +562,12 @@ BEGIN
         EXECUTE format('DROP TRIGGER crm_audit ON %s', r);
         RETURN NEXT r;
     END LOOP;
+    IF tbl IS NULL THEN
+        UPDATE crm.security_setting SET enabled = false WHERE name = 'audit' AND enabled;
+    END IF;
 END
 $$;
-COMMENT ON FUNCTION crm.disable_audit(regclass) IS 'drops the trigger crm_audit made by crm.enable_audit from a table, or from every table; returns the tables';
+COMMENT ON FUNCTION crm.disable_audit(regclass) IS 'drops the trigger crm_audit made by crm.enable_audit from a table, or from every table (and records the choice in crm.security_setting); returns the tables';
 
 -- Export paths: every call is logged, large ones raise an alert.
 CREATE FUNCTION crm.export_customers() RETURNS SETOF crm.customer
@@ -715,7 +722,7 @@ END
 $$;
 COMMENT ON FUNCTION crm.create_roles() IS 'creates the group roles crm_admin, crm_manager, crm_agent and crm_analyst when missing and grants them their privileges in this database (see the roles matrix); idempotent, run it again after adding tables';
 
-CREATE FUNCTION crm.enable_row_security() RETURNS TABLE (table_name regclass, policies integer)
+CREATE FUNCTION crm.enable_row_security(extension_only boolean DEFAULT false) RETURNS TABLE (table_name regclass, policies integer)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
     AS $$
@@ -740,7 +747,9 @@ BEGIN
                array_agg(format('%I IN (SELECT crm.visible_ids(%L, %L))', d.reference_column, d.parent, d.parent_column)
                          ORDER BY d.reference_column) FILTER (WHERE d.reference_column IS NOT NULL) AS conds,
                coalesce(bool_or(d.parent <> 'crm.customer'::regclass), false) AS level2
-          FROM crm.customer_data_tables() d GROUP BY d.table_name ORDER BY 1
+          FROM crm.customer_data_tables() d
+         WHERE (NOT extension_only OR EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = d.table_name AND e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e'))
+         GROUP BY d.table_name ORDER BY 1
     LOOP
         FOR p IN SELECT pol.polname FROM pg_policy pol WHERE pol.polrelid = t.rel AND pol.polname LIKE 'crm\_%' LOOP
             EXECUTE format('DROP POLICY %I ON %s', p.polname, t.rel);
@@ -798,9 +807,10 @@ BEGIN
         policies := n;
         RETURN NEXT;
     END LOOP;
+    UPDATE crm.security_setting s SET enabled = true WHERE s.name = 'row_security' AND NOT s.enabled;
 END
 $$;
-COMMENT ON FUNCTION crm.enable_row_security() IS 'enables row-level security with the crm_* policies on every table of crm.customer_data_tables(): members of crm_agent see rows of their team''s customers and write customers they own, crm_manager their team''s and unassigned rows, crm_admin all, crm_analyst all rows (personal columns withheld by privileges); roles outside these groups are not restricted; run by the install script, idempotent, run it again after adding tables';
+COMMENT ON FUNCTION crm.enable_row_security(boolean) IS 'enables row-level security with the crm_* policies on every table of crm.customer_data_tables() (only the extension''s own when extension_only) and records the choice in crm.security_setting: members of crm_agent see rows of their team''s customers and write customers they own, crm_manager their team''s and unassigned rows, crm_admin all, crm_analyst all rows (personal columns withheld by privileges); roles outside these groups are not restricted; idempotent, run it again after adding tables';
 
 CREATE FUNCTION crm.disable_row_security() RETURNS SETOF regclass
     LANGUAGE plpgsql VOLATILE
@@ -821,9 +831,10 @@ BEGIN
         EXECUTE format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', t.rel);
         RETURN NEXT t.rel;
     END LOOP;
+    UPDATE crm.security_setting SET enabled = false WHERE name = 'row_security' AND enabled;
 END
 $$;
-COMMENT ON FUNCTION crm.disable_row_security() IS 'drops the crm_* policies and disables row-level security on every table holding customer data; returns the tables';
+COMMENT ON FUNCTION crm.disable_row_security() IS 'drops the crm_* policies and disables row-level security on every table holding customer data (and records the choice in crm.security_setting); returns the tables';
 
 -- ---------------------------------------------------------------------------
 -- Erasure and retention
@@ -989,7 +1000,54 @@ $$;
 COMMENT ON FUNCTION crm.apply_retention(timestamptz) IS 'applies crm.retention_policy: in each listed table, rows older than keep (by their time column, counted back from as_of) have their personal columns emptied or are deleted; returns the rows changed per table; crm_admin only; schedule it daily';
 REVOKE ALL ON FUNCTION crm.apply_retention(timestamptz) FROM PUBLIC;
 
--- Row-level security is on from the start, on every table holding customer
--- data (the policies restrict only members of the crm group roles).  Being
--- made by the install script, it comes back with CREATE EXTENSION on restore.
-SELECT count(*) FROM crm.enable_row_security();
+-- ---------------------------------------------------------------------------
+-- What was switched on, kept across dump and restore
+-- ---------------------------------------------------------------------------
+
+-- pg_dump keeps neither the policies nor the triggers of extension tables.
+-- It keeps this table's rows: restoring them switches the same things on
+-- again on the extension's tables (user tables get theirs from the dump).
+CREATE TABLE crm.security_setting (
+    name    text PRIMARY KEY CHECK (name IN ('row_security', 'audit')),
+    enabled boolean NOT NULL DEFAULT false,
+    builtin boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE crm.security_setting IS 'whether row-level security (crm.enable_row_security) and auditing (crm.enable_audit) are on; changing a row, or restoring it from a dump, applies it to the extension''s tables';
+COMMENT ON COLUMN crm.security_setting.name IS 'row_security or audit';
+COMMENT ON COLUMN crm.security_setting.enabled IS 'on or off';
+COMMENT ON COLUMN crm.security_setting.builtin IS 'true for the rows the extension ships; pg_dump keeps all rows, shipped ones as they are now';
+INSERT INTO crm.security_setting (name, enabled, builtin) VALUES ('row_security', false, true), ('audit', false, true);
+CREATE TRIGGER security_setting_config_upsert BEFORE INSERT ON crm.security_setting
+    FOR EACH ROW EXECUTE FUNCTION crm.config_upsert('name');
+ALTER TABLE crm.security_setting ENABLE ALWAYS TRIGGER security_setting_config_upsert;  -- also during a restore in replica mode
+SELECT pg_catalog.pg_extension_config_dump('crm.security_setting', '');
+REVOKE ALL ON crm.security_setting FROM PUBLIC;
+
+CREATE FUNCTION crm.security_setting_apply() RETURNS trigger
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.enabled IS NOT DISTINCT FROM OLD.enabled THEN
+        RETURN NULL;
+    END IF;
+    IF NEW.name = 'row_security' THEN
+        IF NEW.enabled THEN
+            PERFORM crm.enable_row_security(true);
+        ELSE
+            PERFORM crm.disable_row_security();
+        END IF;
+    ELSIF NEW.name = 'audit' THEN
+        IF NEW.enabled THEN
+            PERFORM crm.enable_audit(NULL, true);
+        ELSE
+            PERFORM crm.disable_audit();
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION crm.security_setting_apply() IS 'trigger on crm.security_setting: switches row-level security or auditing of the extension''s tables on or off to match the row, also when pg_restore loads it';
+CREATE TRIGGER security_setting_apply AFTER INSERT OR UPDATE ON crm.security_setting
+    FOR EACH ROW EXECUTE FUNCTION crm.security_setting_apply();
+ALTER TABLE crm.security_setting ENABLE ALWAYS TRIGGER security_setting_apply;  -- also during a restore in replica mode

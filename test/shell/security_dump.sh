@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Security survives a backup: after crm.create_roles(), crm.enable_row_security()
 # and crm.enable_audit(), a pg_dump | pg_restore round trip brings back the
-# policies and row security flags (made by CREATE EXTENSION: pg_dump does not
-# dump them for extension tables), the grants, the configuration, the audit
-# log and the erasure record; the audit triggers (not dumped either) are
-# attached again by crm.enable_audit().  pg_dump by a role that row-level
+# policies, row security flags and audit triggers (pg_dump does not dump them
+# for extension tables: restoring crm.security_setting makes them again), the
+# grants, the configuration, the audit log and the erasure record; also with
+# the restore in replica mode.  pg_dump by a role that row-level
 # security restricts fails instead of writing a partial backup.
 # A bulk export sends NOTIFY crm_alert to a listening session.
 # Runs against the cluster started by test/run.sh (PGHOST, PGPORT, PGUSER are set).
@@ -16,7 +16,7 @@ dst=crm_secdump_dst_$$
 agent=crm_secdump_agent_$$
 cleanup() {
     rm -rf "$work"
-    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $src" -c "DROP DATABASE IF EXISTS $dst" >/dev/null 2>&1 || true
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $src" -c "DROP DATABASE IF EXISTS $dst" -c "DROP DATABASE IF EXISTS ${dst}_r" >/dev/null 2>&1 || true
     psql -X -q -d postgres -c "DROP ROLE IF EXISTS $agent" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -51,6 +51,8 @@ SELECT 'colacl ' || attrelid::regclass || '.' || attname || ' ' || attacl::text 
 SELECT 'audit_log ' || count(*) || ' ' || md5(string_agg(l::text, '|' ORDER BY l.id)) FROM crm.audit_log l;
 SELECT 'erasure ' || customer_id || ' ' || reason FROM crm.erasure ORDER BY id;
 SELECT 'config ' || p::text FROM crm.protected_table p ORDER BY table_name;
+SELECT 'setting ' || s::text FROM crm.security_setting s ORDER BY name;
+SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE tgname = 'crm_audit' ORDER BY 1;
 SQL
 }
 state "$src" >"$work/src.txt"
@@ -70,6 +72,13 @@ state "$dst" >"$work/dst.txt"
 if ! diff -u "$work/src.txt" "$work/dst.txt"; then
     echo "FAIL: security state differs after restore"; exit 1
 fi
+q -d postgres -c "CREATE DATABASE ${dst}_r"
+PGOPTIONS='-c session_replication_role=replica' pg_restore --exit-on-error -d "${dst}_r" "$work/dump.pgc"
+state "${dst}_r" >"$work/dst_r.txt"
+q -d postgres -c "DROP DATABASE ${dst}_r"
+if ! diff -u "$work/src.txt" "$work/dst_r.txt"; then
+    echo "FAIL: security state differs after a restore in replica mode"; exit 1
+fi
 echo "restored: $(grep -c '^policy' "$work/dst.txt") policies, $(grep -c '^rls' "$work/dst.txt") tables with row security, $(grep -c 'acl' "$work/dst.txt") grants, audit log identical"
 
 # The agent sees the same rows in both databases.
@@ -77,10 +86,10 @@ a=$(q -d "$src" -At -c "SET ROLE $agent" -c "SELECT count(*) || ' ' || sum(id) F
 b=$(q -d "$dst" -At -c "SET ROLE $agent" -c "SELECT count(*) || ' ' || sum(id) FROM crm.customer")
 [ "$a" = "$b" ] && [ "${a%% *}" = 10 ] || { echo "FAIL: agent sees '$a' before and '$b' after restore (want 10 rows)"; exit 1; }
 
-# Triggers on extension tables are not dumped: enable_audit() attaches them again.
-n=$(q -d "$dst" -At -c "SELECT count(*) FROM crm.enable_audit()")
+# Triggers on extension tables are not dumped: restoring crm.security_setting attaches them again.
+n=$(q -d "$src" -At -c "SELECT count(*) FROM pg_trigger WHERE tgname = 'crm_audit'")
 m=$(q -d "$dst" -At -c "SELECT count(*) FROM pg_trigger WHERE tgname = 'crm_audit'")
-[ "$n" -gt 0 ] && [ "$n" = "$m" ] || { echo "FAIL: enable_audit attached $n triggers, $m present"; exit 1; }
+[ "$n" -gt 0 ] && [ "$n" = "$m" ] || { echo "FAIL: $n audit triggers before the dump, $m after the restore"; exit 1; }
 before=$(q -d "$dst" -At -c "SELECT count(*) FROM crm.audit_log")
 q -d "$dst" -c "UPDATE crm.customer SET city = 'Restored' WHERE id = 1"
 after=$(q -d "$dst" -At -c "SELECT count(*) FROM crm.audit_log")
