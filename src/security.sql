@@ -755,7 +755,14 @@ BEGIN
             EXECUTE format('DROP POLICY %I ON %s', p.polname, t.rel);
         END LOOP;
         IF NOT (SELECT c.relrowsecurity FROM pg_class c WHERE c.oid = t.rel) THEN
-            EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.rel);
+            BEGIN
+                EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.rel);
+            EXCEPTION WHEN object_in_use THEN
+                -- Deferred checks are pending on the table in this transaction
+                -- (a single-transaction restore): run them now, then alter.
+                SET CONSTRAINTS ALL IMMEDIATE;
+                EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.rel);
+            END;
         END IF;
         -- Roles outside the crm groups keep what their privileges give them.
         EXECUTE format('CREATE POLICY crm_other ON %s USING ((SELECT NOT crm.in_crm_group())) WITH CHECK ((SELECT NOT crm.in_crm_group()))', t.rel);

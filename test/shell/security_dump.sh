@@ -4,7 +4,7 @@
 # policies, row security flags and audit triggers (pg_dump does not dump them
 # for extension tables: restoring crm.security_setting makes them again), the
 # grants, the configuration, the audit log and the erasure record; also with
-# the restore in replica mode.  pg_dump by a role that row-level
+# the restore in replica mode or in a single transaction.  pg_dump by a role that row-level
 # security restricts fails instead of writing a partial backup.
 # A bulk export sends NOTIFY crm_alert to a listening session.
 # Runs against the cluster started by test/run.sh (PGHOST, PGPORT, PGUSER are set).
@@ -35,6 +35,7 @@ INSERT INTO crm.staff (login, display_name, team) VALUES ('$agent', 'Agent', 'du
 UPDATE crm.customer SET owner = '$agent' WHERE id <= 10;
 UPDATE crm.protected_table SET on_erase = 'delete' WHERE table_name = 'crm.customer_identity';
 SELECT crm.erase_customer(11, 'dump test request') \g /dev/null
+INSERT INTO crm.complaint (customer_id, channel, subject) SELECT id, 'phone', 'complaint ' || id FROM crm.customer WHERE id BETWEEN 20 AND 24;
 SQL
 
 # What must come back: policies, row security flags, grants, audit and erasure rows.
@@ -78,6 +79,14 @@ state "${dst}_r" >"$work/dst_r.txt"
 q -d postgres -c "DROP DATABASE ${dst}_r"
 if ! diff -u "$work/src.txt" "$work/dst_r.txt"; then
     echo "FAIL: security state differs after a restore in replica mode"; exit 1
+fi
+# In one transaction, deferred checks of complaint events are pending when row security is switched on.
+q -d postgres -c "CREATE DATABASE ${dst}_r"
+pg_restore --single-transaction --exit-on-error -d "${dst}_r" "$work/dump.pgc"
+state "${dst}_r" >"$work/dst_r.txt"
+q -d postgres -c "DROP DATABASE ${dst}_r"
+if ! diff -u "$work/src.txt" "$work/dst_r.txt"; then
+    echo "FAIL: security state differs after a single-transaction restore"; exit 1
 fi
 echo "restored: $(grep -c '^policy' "$work/dst.txt") policies, $(grep -c '^rls' "$work/dst.txt") tables with row security, $(grep -c 'acl' "$work/dst.txt") grants, audit log identical"
 
