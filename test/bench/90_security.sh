@@ -33,6 +33,7 @@ echo "Row-level security: an agent of one team of 10 reads purchases of $c custo
 crm_psql -q -v customers="$c" -f "$CRM_TOP/test/demo/00_data.sql" >/dev/null
 crm_psql -q <<'SQL'
 SELECT count(*) FROM crm.create_roles() \g /dev/null
+SELECT count(*) FROM crm.enable_row_security() \g /dev/null
 DROP ROLE IF EXISTS bench_agent;
 CREATE ROLE bench_agent IN ROLE crm_agent;
 INSERT INTO crm.team (name) SELECT 'bench_team_' || g FROM generate_series(0, 9) g;
@@ -51,7 +52,7 @@ want=$(crm_psql -At -c "SELECT count(*) FROM crm.purchase p JOIN crm.customer c 
 bench_row "owner: every purchase (bare scan, floor)" "$owner_all" "$owner_all"
 bench_row "owner: the team's purchases by a hand-written join" "$owner_team" "$owner_all"
 bench_row "agent: SELECT under row-level security (same $check rows)" "$agent" "$owner_all"
-[ "$check" = "$want" ] || echo "  WARNING: the agent saw $check rows, the join $want"
+[ "$check" = "$want" ] || echo "  FAILED: the agent saw $check rows, the join $want"
 
 echo
 echo "Audit: $n single-row inserts in one statement into a 6-column table (best of 3)."

@@ -4,8 +4,10 @@
 
 \echo
 \echo '== Security: roles, row-level security, masking, audit, erasure'
-\echo '-- group roles and their privileges in this database (roles are cluster-wide, created once)'
+\echo '-- group roles and their privileges in this database (roles are cluster-wide, created once),'
+\echo '-- then row-level security on every table holding customer data'
 SELECT crm.create_roles() AS done;
+SELECT count(*) AS tables_protected FROM crm.enable_row_security();
 \echo '-- two agents of one team, one of another, an analyst'
 DO $$
 BEGIN
@@ -29,13 +31,14 @@ SET ROLE demo_lin;
 SELECT current_user AS agent, count(*) AS customers_seen, count(*) FILTER (WHERE owner = current_user) AS own
   FROM crm.customer WHERE id <= 30;
 \echo '-- Lin may read Wang''s customers but not change them'
-UPDATE crm.customer SET city = 'Hangzhou' WHERE id <= 30 AND owner = 'demo_wang';
+WITH u AS (UPDATE crm.customer SET city = 'Hangzhou' WHERE id <= 30 AND owner = 'demo_wang' RETURNING 1)
+SELECT count(*) AS rows_changed FROM u;
 RESET ROLE;
 SET ROLE demo_zhao;
 SELECT current_user AS agent, count(*) AS customers_seen FROM crm.customer WHERE id <= 30;
 RESET ROLE;
 
-\echo '-- an analyst reads masked data only'
+\echo '-- an analyst reads masked data only; the customer table itself is refused'
 SET ROLE demo_analyst;
 SELECT customer_id, name_initials, birth_year, email, phone, city, tier
   FROM crm.customer_masked ORDER BY customer_id LIMIT 5;
