@@ -44,6 +44,15 @@ SELECT count(*) AS secret_values_in_log FROM crm.audit_log
  WHERE old_values::text LIKE '%s3cret%' OR new_values::text LIKE '%s3cret%'
     OR old_values::text LIKE '%n3w%' OR new_values::text LIKE '%n3w%';
 
+-- TRUNCATE is recorded by a statement trigger.
+CREATE TABLE public.scratch (id integer PRIMARY KEY, note text);
+CREATE TRIGGER scratch_audit_truncate AFTER TRUNCATE ON public.scratch
+    FOR EACH STATEMENT EXECUTE FUNCTION crm.audit();
+INSERT INTO public.scratch VALUES (1, 'x');
+TRUNCATE public.scratch;
+SELECT table_name, operation, row_key, old_values FROM crm.audit_log WHERE operation = 'TRUNCATE';
+DROP TABLE public.scratch;
+
 -- Wrong uses of the trigger.
 CREATE TRIGGER account_audit_bad BEFORE UPDATE ON public.account
     FOR EACH ROW EXECUTE FUNCTION crm.audit();

@@ -400,7 +400,8 @@ PG_FUNCTION_INFO_V1(audit);
  * crm.audit_log.  Arguments: names of secret columns (recorded as changed,
  * never with their values), and optionally customer=COLUMN naming the column
  * that holds the customer id (default: id on crm.customer, customer_id
- * elsewhere when there is one).
+ * elsewhere when there is one).  Also an AFTER TRUNCATE statement trigger,
+ * recording the truncation.
  */
 Datum
 audit(PG_FUNCTION_ARGS)
@@ -433,10 +434,19 @@ audit(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("crm.audit() must be called as a trigger")));
 	td = (TriggerData *) fcinfo->context;
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) && TRIGGER_FIRED_AFTER(td->tg_event))
+	{
+		/* AFTER TRUNCATE ... FOR EACH STATEMENT: one entry, no values. */
+		rel = td->tg_relation;
+		AuditInsert(quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											   RelationGetRelationName(rel)),
+					"TRUNCATE", false, 0, NULL, NULL, NULL, NULL, false, 0, NULL);
+		return PointerGetDatum(NULL);
+	}
 	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("crm.audit() must be fired AFTER ... FOR EACH ROW"),
+				 errmsg("crm.audit() must be fired AFTER ... FOR EACH ROW, or AFTER TRUNCATE"),
 				 errhint("CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON t FOR EACH ROW EXECUTE FUNCTION crm.audit();")));
 	rel = td->tg_relation;
 	desc = RelationGetDescr(rel);
@@ -562,6 +572,17 @@ audit(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* The string cut to at most max bytes on a character boundary (NOTIFY payloads are limited). */
+static const char *
+ClipText(const char *s, int max)
+{
+	int			len = strlen(s);
+
+	if (len <= max)
+		return s;
+	return pnstrdup(s, pg_mbcliplen(s, len, max));
+}
+
 PG_FUNCTION_INFO_V1(log_access);
 /*
  * crm.log_access(relation, rows, purpose): records a read of personal data in
@@ -598,11 +619,11 @@ log_access(PG_FUNCTION_ARGS)
 		appendStringInfoString(&payload, "{\"alert\":\"bulk_read\",\"actor\":");
 		escape_json(&payload, GetUserNameFromId(GetUserId(), false));
 		appendStringInfoString(&payload, ",\"relation\":");
-		escape_json(&payload, relation);
+		escape_json(&payload, ClipText(relation, 1000));
 		appendStringInfo(&payload, ",\"rows\":" INT64_FORMAT ",\"threshold\":%d,\"purpose\":",
 						 rows, crm_export_alert_rows);
 		if (purpose)
-			escape_json(&payload, purpose);
+			escape_json(&payload, ClipText(purpose, 1000));
 		else
 			appendStringInfoString(&payload, "null");
 		appendStringInfoChar(&payload, '}');

@@ -200,7 +200,7 @@ CREATE TABLE crm.audit_log (
     actor           text NOT NULL,
     session_actor   text NOT NULL,
     table_name      text NOT NULL,
-    operation       text NOT NULL CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'READ')),
+    operation       text NOT NULL CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'READ')),
     customer_id     bigint,
     row_key         jsonb,
     changed_columns text[],
@@ -217,7 +217,7 @@ COMMENT ON COLUMN crm.audit_log.at IS 'transaction time of the change or read';
 COMMENT ON COLUMN crm.audit_log.actor IS 'role that made the change (current_user)';
 COMMENT ON COLUMN crm.audit_log.session_actor IS 'login of the session (session_user), which differs from actor after SET ROLE';
 COMMENT ON COLUMN crm.audit_log.table_name IS 'schema-qualified table (or what was read)';
-COMMENT ON COLUMN crm.audit_log.operation IS 'INSERT, UPDATE, DELETE or READ';
+COMMENT ON COLUMN crm.audit_log.operation IS 'INSERT, UPDATE, DELETE, TRUNCATE or READ';
 COMMENT ON COLUMN crm.audit_log.customer_id IS 'the customer the row belongs to, when the table has a customer column';
 COMMENT ON COLUMN crm.audit_log.row_key IS 'primary key of the row, as text values';
 COMMENT ON COLUMN crm.audit_log.changed_columns IS 'columns an UPDATE changed (secret ones included, without values)';
@@ -504,7 +504,7 @@ COMMENT ON COLUMN crm.interaction_masked.content_length IS 'length of the text i
 
 CREATE FUNCTION crm.audit() RETURNS trigger
     AS 'MODULE_PATHNAME', 'audit' LANGUAGE C;
-COMMENT ON FUNCTION crm.audit() IS 'AFTER INSERT OR UPDATE OR DELETE row trigger writing who changed what into crm.audit_log; arguments: secret column names (changes recorded without values) and customer=COLUMN (default: id on crm.customer, else customer_id)';
+COMMENT ON FUNCTION crm.audit() IS 'AFTER INSERT OR UPDATE OR DELETE row trigger writing who changed what into crm.audit_log; arguments: secret column names (changes recorded without values) and customer=COLUMN (default: id on crm.customer, else customer_id); also an AFTER TRUNCATE statement trigger';
 
 CREATE FUNCTION crm.log_access(relation text, rows bigint, purpose text DEFAULT NULL) RETURNS boolean
     AS 'MODULE_PATHNAME', 'log_access' LANGUAGE C VOLATILE;
@@ -537,6 +537,10 @@ BEGIN
         END IF;
         EXECUTE format('CREATE TRIGGER crm_audit AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION crm.audit(%s)',
                        t.rel, coalesce(args, ''));
+        IF EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = t.rel AND g.tgname = 'crm_audit_truncate') THEN
+            EXECUTE format('DROP TRIGGER crm_audit_truncate ON %s', t.rel);
+        END IF;
+        EXECUTE format('CREATE TRIGGER crm_audit_truncate AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION crm.audit()', t.rel);
         RETURN NEXT t.rel;
     END LOOP;
     IF tbl IS NULL THEN
@@ -544,7 +548,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION crm.enable_audit(regclass, boolean) IS 'attaches crm.audit() as trigger crm_audit to a table, or with no table to every table holding customer data (crm.customer_data_tables(), only the extension''s own when extension_only) and records the choice in crm.security_setting, with the secret columns of crm.column_class; idempotent; returns the tables';
+COMMENT ON FUNCTION crm.enable_audit(regclass, boolean) IS 'attaches crm.audit() as triggers crm_audit (rows) and crm_audit_truncate to a table, or with no table to every table holding customer data (crm.customer_data_tables(), only the extension''s own when extension_only) and records the choice in crm.security_setting, with the secret columns of crm.column_class; idempotent; returns the tables';
 
 CREATE FUNCTION crm.disable_audit(tbl regclass DEFAULT NULL) RETURNS SETOF regclass
     LANGUAGE plpgsql VOLATILE
@@ -560,6 +564,9 @@ BEGIN
          ORDER BY 1
     LOOP
         EXECUTE format('DROP TRIGGER crm_audit ON %s', r);
+        IF EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = r AND g.tgname = 'crm_audit_truncate') THEN
+            EXECUTE format('DROP TRIGGER crm_audit_truncate ON %s', r);
+        END IF;
         RETURN NEXT r;
     END LOOP;
     IF tbl IS NULL THEN
@@ -567,7 +574,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION crm.disable_audit(regclass) IS 'drops the trigger crm_audit made by crm.enable_audit from a table, or from every table (and records the choice in crm.security_setting); returns the tables';
+COMMENT ON FUNCTION crm.disable_audit(regclass) IS 'drops the triggers crm_audit and crm_audit_truncate made by crm.enable_audit from a table, or from every table (and records the choice in crm.security_setting); returns the tables';
 
 -- Export paths: every call is logged, large ones raise an alert.
 CREATE FUNCTION crm.export_customers() RETURNS SETOF crm.customer
