@@ -117,7 +117,9 @@ CREATE TABLE public.loyalty_card (
     issued      date NOT NULL DEFAULT '2020-01-01',
     holder      bigint REFERENCES crm.customer (id),
     nickname    text,
-    points      integer NOT NULL DEFAULT 0
+    points      integer NOT NULL DEFAULT 0,
+    level       text NOT NULL DEFAULT 'basic' CHECK (level IN ('basic', 'gold')),
+    code        text NOT NULL DEFAULT 'x1' CHECK (code ~ '^[a-z][a-z0-9]*$')
 );
 INSERT INTO crm.protected_table (table_name) VALUES ('public.loyalty_card');
 SELECT * FROM crm.customer_data_tables() WHERE table_name = 'public.loyalty_card'::regclass;

@@ -358,12 +358,17 @@ CREATE FUNCTION crm.personal_columns(tbl regclass) RETURNS name[]
              WHEN EXISTS (SELECT 1 FROM pg_constraint co
                            WHERE co.conrelid = tbl AND co.contype = 'f' AND co.conkey = ARRAY[a.attnum]
                              AND co.confrelid <> 'crm.customer'::regclass) THEN false
+             -- a NOT NULL column checked against a list or a pattern holds a code
+             WHEN a.attnotnull AND EXISTS (SELECT 1 FROM pg_constraint co
+                           WHERE co.conrelid = tbl AND co.contype = 'c' AND co.conkey = ARRAY[a.attnum]
+                             AND (pg_get_constraintdef(co.oid) LIKE '%= ANY (ARRAY[%'
+                                  OR pg_get_constraintdef(co.oid) LIKE '% ~ ''^%')) THEN false
              ELSE (CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE t.oid END)
                   IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'crm.email'::regtype,
                       'crm.phone'::regtype, 'json'::regtype, 'jsonb'::regtype, 'bytea'::regtype)
            END;
 $$;
-COMMENT ON FUNCTION crm.personal_columns(regclass) IS 'personal columns of a table: text-like columns (text, varchar, crm.email, crm.phone, json, jsonb, bytea, arrays of them) that are not codes (foreign keys to configuration, crm.column_class code), not staff logins, plus columns classed personal or secret';
+COMMENT ON FUNCTION crm.personal_columns(regclass) IS 'personal columns of a table: text-like columns (text, varchar, crm.email, crm.phone, json, jsonb, bytea, arrays of them) that are not codes (foreign keys to configuration, NOT NULL columns checked against a list or a pattern, crm.column_class code), not staff logins, plus columns classed personal or secret';
 
 CREATE FUNCTION crm.secret_columns(tbl regclass) RETURNS name[]
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
