@@ -358,6 +358,9 @@ CREATE FUNCTION crm.personal_columns(tbl regclass) RETURNS name[]
              WHEN EXISTS (SELECT 1 FROM pg_constraint co
                            WHERE co.conrelid = tbl AND co.contype = 'f' AND co.conkey = ARRAY[a.attnum]
                              AND co.confrelid <> 'crm.customer'::regclass) THEN false
+             -- a key other tables reference is kept (use a surrogate key, or on_erase delete)
+             WHEN EXISTS (SELECT 1 FROM pg_constraint co
+                           WHERE co.confrelid = tbl AND co.contype = 'f' AND a.attnum = ANY (co.confkey)) THEN false
              -- a NOT NULL column checked against a list or a pattern holds a code
              WHEN a.attnotnull AND EXISTS (SELECT 1 FROM pg_constraint co
                            WHERE co.conrelid = tbl AND co.contype = 'c' AND co.conkey = ARRAY[a.attnum]
@@ -368,7 +371,7 @@ CREATE FUNCTION crm.personal_columns(tbl regclass) RETURNS name[]
                       'crm.phone'::regtype, 'json'::regtype, 'jsonb'::regtype, 'bytea'::regtype)
            END;
 $$;
-COMMENT ON FUNCTION crm.personal_columns(regclass) IS 'personal columns of a table: text-like columns (text, varchar, crm.email, crm.phone, json, jsonb, bytea, arrays of them) that are not codes (foreign keys to configuration, NOT NULL columns checked against a list or a pattern, crm.column_class code), not staff logins, plus columns classed personal or secret';
+COMMENT ON FUNCTION crm.personal_columns(regclass) IS 'personal columns of a table: text-like columns (text, varchar, crm.email, crm.phone, json, jsonb, bytea, arrays of them) that are not codes or keys (foreign keys to configuration, columns other tables reference, NOT NULL columns checked against a list or a pattern, crm.column_class code), not staff logins, plus columns classed personal or secret';
 
 CREATE FUNCTION crm.secret_columns(tbl regclass) RETURNS name[]
     LANGUAGE sql STABLE STRICT PARALLEL SAFE
@@ -756,7 +759,12 @@ BEGIN
     FOR t IN
         SELECT d.table_name AS rel, min(d.access) AS access, min(d.owner_column) AS owner_col,
                array_agg(d.reference_column ORDER BY d.reference_column) FILTER (WHERE d.reference_column IS NOT NULL) AS refs,
-               array_agg(format('%I IN (SELECT crm.visible_ids(%L, %L))', d.reference_column, d.parent, d.parent_column)
+               array_agg(CASE WHEN (SELECT a.atttypid FROM pg_attribute a
+                                     WHERE a.attrelid = d.parent AND a.attname = d.parent_column)
+                                   IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype)
+                              THEN format('%I IN (SELECT crm.visible_ids(%L, %L))', d.reference_column, d.parent, d.parent_column)
+                              -- other key types: a plain subquery (the parent's policies apply too)
+                              ELSE format('%I IN (SELECT %I FROM %s)', d.reference_column, d.parent_column, d.parent) END
                          ORDER BY d.reference_column) FILTER (WHERE d.reference_column IS NOT NULL) AS conds,
                coalesce(bool_or(d.parent <> 'crm.customer'::regclass), false) AS level2
           FROM crm.customer_data_tables() d
