@@ -2,7 +2,7 @@
 -- encryption, audit, export alerts, erasure searched in every text column,
 -- retention, and search-path and injection attacks.
 BEGIN;
-SELECT plan(89);
+SELECT plan(92);
 SET search_path = crm, public;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
@@ -333,6 +333,24 @@ SELECT lives_ok($$SELECT crm.enable_audit('evil."orders; DROP TABLE crm.purchase
 SELECT lives_ok($$SELECT crm.erase_customer(9102, 'request 44')$$, 'erase_customer with an odd user table');
 SELECT is((SELECT "secret note" FROM evil."orders; DROP TABLE crm.purchase; --"), NULL, 'the user table was erased too');
 SELECT has_table('crm', 'purchase', 'crm.purchase is still there');
+
+-- User tables keyed by text, one referencing the other, listed in crm.protected_table.
+CREATE TABLE public.card (card_no text PRIMARY KEY, holder bigint REFERENCES crm.customer (id), nickname text);
+CREATE TABLE public.card_txn (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                              card_no text REFERENCES public.card (card_no), memo text, amount numeric);
+GRANT SELECT ON public.card, public.card_txn TO crm_agent;
+INSERT INTO crm.protected_table (table_name) VALUES ('public.card'), ('public.card_txn');
+INSERT INTO crm.customer (id, name, owner) VALUES (9201, 'Card Holder', 'sec_alice'), (9202, 'Other Holder', 'sec_carol');
+INSERT INTO public.card VALUES ('C-9201', 9201, 'holder nick'), ('C-9202', 9202, 'other nick');
+INSERT INTO public.card_txn (card_no, memo, amount) VALUES ('C-9201', 'memo of the holder', 1), ('C-9202', 'other memo', 2);
+SELECT lives_ok($$SELECT crm.enable_row_security()$$, 'enable_row_security covers user tables keyed by text');
+SET ROLE sec_alice;
+SELECT results_eq($$SELECT card_no FROM public.card_txn$$, ARRAY['C-9201'], 'an agent sees the transactions of her customer''s card only');
+RESET ROLE;
+SELECT crm.erase_customer(9201, 'request 45') IS NOT NULL AS erased \gset
+SELECT results_eq($$SELECT card_no, memo, amount FROM public.card_txn ORDER BY id$$,
+                  $$VALUES ('C-9201'::text, NULL::text, 1::numeric), ('C-9202', 'other memo', 2)$$,
+                  'erasure empties the child table''s text and keeps the referenced key and the facts');
 
 SELECT * FROM finish();
 ROLLBACK;
