@@ -17,7 +17,8 @@ OBJS = \
 	src/rfm.o \
 	src/sla.o src/workflow.o \
 	src/sales.o \
-	src/analytics.o
+	src/analytics.o \
+	src/security.o
 
 # SQL definitions, concatenated in this order into the install script.
 # Modules new in this version go in SQL_NEW: they are also appended to the
@@ -42,7 +43,8 @@ SQL_NEW = \
 	src/clv.sql \
 	src/sales.sql \
 	src/marketing.sql \
-	src/service.sql
+	src/service.sql \
+	src/security.sql
 
 # Upgrade from the last released version: hand-written changes to existing
 # objects (src/updates/), then the new modules.
@@ -56,7 +58,7 @@ DATA_built = crm--$(EXTVERSION).sql $(UPGRADE)
 DATA       = $(wildcard src/history/crm--*.sql)
 
 # pg_regress tests in sql/ with expected output in expected/.
-REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow analytics sales marketing service catalog extension
+REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow analytics sales marketing service security catalog extension
 REGRESS_OPTS = --load-extension=crm
 
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

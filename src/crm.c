@@ -17,6 +17,7 @@ void
 _PG_init(void)
 {
 	crm_phone_init();
+	crm_security_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("crm");
 #else

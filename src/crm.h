@@ -11,5 +11,6 @@ extern char *crm_default_country;
 
 /* Module initialisers called from _PG_init. */
 extern void crm_phone_init(void);
+extern void crm_security_init(void);
 
 #endif
