@@ -302,6 +302,24 @@ SELECT count(*) AS customers,
                     floor(extract(epoch FROM timestamptz '2024-06-30 12:00' - max(at)) / 86400)::int AS recency_days
                FROM buys WHERE at > timestamptz '2024-06-30 12:00' - interval '6 months' AND at <= '2024-06-30 12:00'
                 AND amount IS NOT NULL AND cust IS NOT NULL GROUP BY cust) e USING (customer_id);
+-- The scan inside crm.rfm_analyze may run in parallel workers (its query is
+-- planned like this one): forced, it gives exactly the serial result.
+CREATE VIEW big_buys_exact AS SELECT * FROM big_buys WHERE cust IS DISTINCT FROM 301;
+CREATE TEMP TABLE serial_analyzed AS SELECT * FROM rfm_analyze('2026-01-01', 'big_buys_exact', 'cust', 'at', 'amount');
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT rfm_collect(cust::int8, at::timestamptz, amount) FROM big_buys_exact WHERE at <= timestamptz '2026-01-01';
+CREATE TEMP TABLE parallel_analyzed AS SELECT * FROM rfm_analyze('2026-01-01', 'big_buys_exact', 'cust', 'at', 'amount');
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT (SELECT count(*) FROM serial_analyzed) AS customers,
+       count(*) FILTER (WHERE a.recency_days = b.recency_days AND a.frequency = b.frequency AND a.monetary::text = b.monetary::text
+                          AND a.rfm = b.rfm AND a.segment IS NOT DISTINCT FROM b.segment) AS equal
+  FROM serial_analyzed a JOIN parallel_analyzed b USING (customer_id);
 -- Integer amounts, integer customer ids, date times, quoted column names.
 CREATE TABLE "Odd Table" ("Client ID" integer, "When" date, "Paid" integer);
 INSERT INTO "Odd Table" VALUES (1, '2025-12-01', 10), (1, '2025-12-20', 5), (2, '2025-01-01', 100), (3, '2025-12-31', 1);
@@ -370,5 +388,6 @@ SELECT count(*) AS scored, count(*) FILTER (WHERE (s.frequency, s.monetary) = (x
 SET client_min_messages = warning;
 TRUNCATE customer_rfm_score;
 TRUNCATE purchase, customer CASCADE;
+DROP VIEW big_buys_exact;
 DROP TABLE buys, big_buys, no_buys, per_cust_big, parallel_stats, par_breaks, par_collected, "Odd Table";
 RESET client_min_messages;
