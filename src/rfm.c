@@ -660,6 +660,50 @@ QuintileBreaks(double *a, int64 n, double breaks[4])
 	}
 }
 
+/*
+ * The same breaks as QuintileBreaks for values that are all whole numbers
+ * (recency in days, purchase counts), by counting instead of selecting: one
+ * pass for the range, one to count, one over the counts.  Leaves a[] as it
+ * is.  Returns false, doing nothing, when the range is too wide for a table
+ * of counts (more than 4 n + 1024 distinct candidates).
+ */
+static bool
+QuintileBreaksCounting(const double *a, int64 n, double breaks[4])
+{
+	double		lo = a[0],
+				hi = a[0];
+	int64		range,
+				i,
+				v,
+				cum = 0;
+	int64	   *counts;
+	int			k = 1;
+
+	for (i = 1; i < n; i++)
+	{
+		if (a[i] < lo)
+			lo = a[i];
+		if (a[i] > hi)
+			hi = a[i];
+	}
+	if (hi - lo > (double) (4 * n + 1024))
+		return false;
+	range = (int64) (hi - lo) + 1;
+	counts = (int64 *) MemoryContextAllocHuge(CurrentMemoryContext, range * sizeof(int64));
+	memset(counts, 0, range * sizeof(int64));
+	for (i = 0; i < n; i++)
+		counts[(int64) (a[i] - lo)]++;
+	/* break k is the value at sorted position ceil(k n / 5), from 1 */
+	for (v = 0; v < range && k <= 4; v++)
+	{
+		cum += counts[v];
+		while (k <= 4 && cum >= (k * n + 4) / 5)
+			breaks[k++ - 1] = lo + (double) v;
+	}
+	pfree(counts);
+	return true;
+}
+
 /* Score 1..5 of a value where higher is better. */
 static inline int
 ScoreHigh(double x, const double b[4])
@@ -2297,10 +2341,17 @@ rfm_analyze(PG_FUNCTION_ARGS)
 			}
 			j++;
 		}
-		memcpy(work, rec, n * sizeof(double));
-		QuintileBreaks(work, n, br);
-		memcpy(work, freq, n * sizeof(double));
-		QuintileBreaks(work, n, bf);
+		/* Recency (whole days) and frequency are counted, monetary selected. */
+		if (!QuintileBreaksCounting(rec, n, br))
+		{
+			memcpy(work, rec, n * sizeof(double));
+			QuintileBreaks(work, n, br);
+		}
+		if (!QuintileBreaksCounting(freq, n, bf))
+		{
+			memcpy(work, freq, n * sizeof(double));
+			QuintileBreaks(work, n, bf);
+		}
 		memcpy(work, mon, n * sizeof(double));
 		QuintileBreaks(work, n, bm);
 	}
@@ -2331,6 +2382,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 		pfree(DatumGetPointer(values[3]));
 	}
 	MemoryContextSwitchTo(oldcxt);
+
 	elog(DEBUG1, "crm.rfm_analyze: " INT64_FORMAT " rows, " INT64_FORMAT " customers, %zu kB of state, %zu kB of working memory",
 		 t ? t->rows : 0, n, t ? (Size) VARSIZE(t) / 1024 : 0, MemoryContextMemAllocated(workcxt, true) / 1024);
 	SPI_finish();
