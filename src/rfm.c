@@ -8,7 +8,8 @@
  *   crm.rfm_sample  transition state of crm.rfm_breaks(): the values seen
  *   crm.rfm_score() scoring against quantile breaks
  *   crm.rfm_table   state of crm.rfm_collect(): every customer of a table
- *                   (purchases, last purchase, exact spend) in a flat hash
+ *                   (purchases, last purchase, exact spend): a hash table
+ *                   (an expanded object) while aggregating, dense when flat
  *   crm.rfm_analyze() one pass over a purchase table: per-customer recency,
  *                   frequency and monetary, exact quintile breaks, scores and
  *                   segments
@@ -1118,10 +1119,12 @@ rfm_quintile(PG_FUNCTION_ARGS)
 /* ------------------------------------------------------------------------
  * crm.rfm_table and the aggregate crm.rfm_collect(customer, time, amount):
  * per-customer purchase count, last purchase and exact spend of a whole
- * table in one state, a flat open-addressing hash table inside a varlena.
- * Being a real type with exact text and binary forms, its partial states are
- * combined by parallel query (and could be by Citus); crm.rfm_analyze runs
- * it, so the scan is split over parallel workers.
+ * table in one state.  While the aggregate runs, the state is an expanded
+ * object holding an open-addressing hash table; as a flat varlena (stored,
+ * or handed from a parallel worker to the leader) it is the dense list of
+ * the used entries.  Being a real type with exact text and binary forms, its
+ * partial states are combined by parallel query (and could be by Citus);
+ * crm.rfm_analyze runs it, so the scan is split over parallel workers.
  * ------------------------------------------------------------------------ */
 
 #ifndef HAVE_INT128

@@ -5,3 +5,8 @@
 \echo Use "ALTER EXTENSION crm UPDATE TO '0.2'" to load this file. \quit
 
 -- Changes to objects that 0.1 created go here, before the new modules.
+
+-- rfm: the state of crm.rfm_collect is an expanded object while the aggregate
+-- runs and flattens to its used entries (same text and binary forms).
+COMMENT ON TYPE crm.rfm_table IS 'state of crm.rfm_collect: purchases, last purchase and exact spend of every customer of a table (a hash table while aggregating, the used entries only when stored or passed between processes); exact text and binary round trip';
+COMMENT ON FUNCTION crm.rfm_collect_final(crm.rfm_table) IS 'final function of crm.rfm_collect: the table with its last batch of purchases moved in, as a flat value of its used entries';
