@@ -5,8 +5,9 @@
 # crm.sla_policy, pause clock, event row, NOTIFY) and with crm.workflow_guard.
 # NOTIFY serialises the commits of every notifying transaction, so both
 # triggers are also measured without it (PL/pgSQL without the pg_notify call,
-# the engine with notify=none), and the engine once more without event rows
-# (events=none, notify=none) to show what its own logic costs.
+# the engine with notify=none), the engine once more without event rows
+# (events=none, notify=none) to show what its own logic costs, and a trigger
+# that does nothing, for what PostgreSQL charges any BEFORE row trigger.
 # shellcheck shell=bash
 
 WF_PGBENCH=${PGBENCH:-$("$PG_CONFIG" --bindir)/pgbench}
@@ -15,10 +16,15 @@ WF_ROUNDS=${WF_ROUNDS:-3}
 
 crm_psql <<'SQL'
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS wf_none, wf_plpgsql, wf_c, wf_cn, wf_pn, wf_cne, wf_plpgsql_event, wf_c_event, wf_cn_event, wf_pn_event;
-DROP FUNCTION IF EXISTS wf_plpgsql_guard(), wf_pn_guard();
+DROP TABLE IF EXISTS wf_none, wf_noop, wf_plpgsql, wf_c, wf_cn, wf_pn, wf_cne, wf_plpgsql_event, wf_c_event, wf_cn_event, wf_pn_event;
+DROP FUNCTION IF EXISTS wf_plpgsql_guard(), wf_pn_guard(), wf_noop_guard();
 CREATE TABLE wf_none (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 ALTER TABLE wf_none ALTER COLUMN status SET DEFAULT 'received', ALTER COLUMN priority SET DEFAULT 'normal';
+-- What any BEFORE row trigger costs before it does anything (PostgreSQL locks
+-- the old row before it calls a BEFORE UPDATE row trigger).
+CREATE TABLE wf_noop (LIKE wf_none INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE FUNCTION wf_noop_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_noop FOR EACH ROW EXECUTE FUNCTION wf_noop_guard();
 CREATE TABLE wf_plpgsql (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 CREATE TABLE wf_c (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 CREATE TABLE wf_cn (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
@@ -143,7 +149,7 @@ wf_tps() {
 }
 
 # Rounds interleaved so that background load hits all tables alike; best of each.
-wf_tables="wf_none wf_plpgsql wf_c wf_pn wf_cn wf_cne"
+wf_tables="wf_none wf_noop wf_plpgsql wf_c wf_pn wf_cn wf_cne"
 declare -A wf_best=()
 for t in $wf_tables; do wf_best[$t]=0; done
 for _ in $(seq "$WF_ROUNDS"); do
@@ -156,6 +162,7 @@ echo "  pgbench: 1 insert + 2 status moves per transaction, 2 clients, -M ${WF_M
 for t in $wf_tables; do
     case $t in
         wf_none) label="no trigger" ;;
+        wf_noop) label="a PL/pgSQL trigger that does nothing (RETURN NEW)" ;;
         wf_plpgsql) label="PL/pgSQL trigger (same work, with NOTIFY)" ;;
         wf_c) label="crm.workflow_guard (C, with NOTIFY)" ;;
         wf_pn) label="PL/pgSQL trigger without NOTIFY" ;;
