@@ -1862,7 +1862,7 @@ static const ExpandedObjectMethods RfmXMethods = {
 static RfmTableX *
 RfmXMake(MemoryContext parent, int64 n)
 {
-	MemoryContext cxt = AllocSetContextCreate(parent, "crm.rfm_table", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext cxt = AllocSetContextCreate(parent, "crm.rfm_table", ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	RfmTableX  *x = (RfmTableX *) palloc(sizeof(RfmTableX));
 	int64		cap = 1024;
