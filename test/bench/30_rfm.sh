@@ -112,7 +112,7 @@ peak_anon() {
     while kill -0 "$qp" 2>/dev/null; do
         sum=0
         for pid in $(pgrep -P "$pm"); do
-            case "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" in
+            case "$( { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null)" in
                 *" $PGDATABASE "*|*"parallel worker"*)
                     a=$(sed -n 's/^Anonymous:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/smaps_rollup" 2>/dev/null)
                     sum=$((sum + ${a:-0})) ;;
@@ -131,5 +131,5 @@ for v in idle scan floor ntile pct crm; do
     kb=$(peak_anon "${!q_var}")
     awk -v l="$v" -v k="$kb" 'BEGIN { printf "    %-8s %8.0f MB\n", l, k / 1024 }'
 done
-psql -X -q -At -c "SET client_min_messages = debug1" -c "$q_crm" 2>&1 | sed -n 's/^DEBUG:  /  /p'
+psql -X -q -At -c "SET client_min_messages = debug1" -c "$q_crm" 2>&1 | sed -n 's/^DEBUG:  \(crm\.rfm_analyze: \)/  \1/p'
 crm_psql -q -c "DROP TABLE bench_purchase"
