@@ -231,6 +231,13 @@ DELETE FROM buys WHERE cust = 301;
 SELECT rfm_collect(cust, at, amount) FROM buys WHERE cust IN (302, 7, 8);
 SELECT * FROM rfm_table_customers((SELECT rfm_collect(cust, at, amount) FROM buys WHERE cust IN (302, 7, 8)));
 SELECT rfm_collect(cust, at, amount) IS NULL AS empty_is_null FROM buys WHERE false;
+-- Spend is built directly in numeric's stored form: the same digits, weight, sign and
+-- display scale (numeric_send shows them all) as the amount itself.
+SELECT x::text AS amount, numeric_send(s.spend) = numeric_send(x) AS same_digits,
+       s.spend::text = x::text AS same_text
+  FROM (VALUES ('0'::numeric), ('0.00'), ('-0.000'), ('-0.5'), ('0.00000001'), ('-123456789012.12345678'),
+               ('10000'), ('1e19'), ('0.10'), ('12.3400'), ('99999999999999999999.99999999')) v(x),
+       LATERAL rfm_table_customers((SELECT rfm_collect(1, timestamptz '2024-01-01', y) FROM (SELECT x) w(y))) s;
 -- Against plain SQL, serial.
 CREATE TEMP TABLE collected AS SELECT rfm_collect(cust, at, amount) AS t FROM buys;
 SELECT count(*) AS customers,
