@@ -294,6 +294,17 @@ SELECT count(*) AS customers,
        count(*) FILTER (WHERE a.r = crm.r(a.rfm) AND a.f = crm.f(a.rfm) AND a.m = crm.m(a.rfm)) AS same_parts,
        count(*) FILTER (WHERE a.segment = rfm_segment(a.rfm)) AS same_segment
   FROM analyzed a, b;
+-- Recency spread over more days than a table of counts covers (breaks by
+-- selection instead): the same rule.
+CREATE TEMP TABLE wide_buys AS
+SELECT c AS cust, timestamptz '2026-01-01' - c * 1000 * interval '1 day' AS at, c::numeric AS amount
+  FROM generate_series(1, 9) c;
+WITH a AS (SELECT * FROM rfm_analyze('2026-01-01', 'wide_buys', 'cust', 'at', 'amount')),
+     b AS (SELECT rfm_breaks(recency_days, frequency, monetary) AS b FROM a)
+SELECT count(*) AS customers, min(recency_days) AS min_days, max(recency_days) AS max_days,
+       count(*) FILTER (WHERE a.rfm = rfm_score(a.recency_days, a.frequency, a.monetary, b.b)) AS same_score,
+       string_agg(crm.r(a.rfm)::text, '' ORDER BY a.customer_id) AS r_by_customer
+  FROM a, b;
 -- Equal values, equal scores; a more recent purchase never scores lower.
 SELECT count(*) AS tie_violations FROM analyzed a JOIN analyzed b
     ON (a.recency_days = b.recency_days AND a.r <> b.r) OR (a.frequency = b.frequency AND a.f <> b.f)
