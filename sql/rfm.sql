@@ -231,6 +231,13 @@ DELETE FROM buys WHERE cust = 301;
 SELECT rfm_collect(cust, at, amount) FROM buys WHERE cust IN (302, 7, 8);
 SELECT * FROM rfm_table_customers((SELECT rfm_collect(cust, at, amount) FROM buys WHERE cust IN (302, 7, 8)));
 SELECT rfm_collect(cust, at, amount) IS NULL AS empty_is_null FROM buys WHERE false;
+-- Spend is built directly in numeric's stored form: the same digits, weight, sign and
+-- display scale (numeric_send shows them all) as the amount itself.
+SELECT x::text AS amount, numeric_send(s.spend) = numeric_send(x) AS same_digits,
+       s.spend::text = x::text AS same_text
+  FROM (VALUES ('0'::numeric), ('0.00'), ('-0.000'), ('-0.5'), ('0.00000001'), ('-123456789012.12345678'),
+               ('10000'), ('1e19'), ('0.10'), ('12.3400'), ('99999999999999999999.99999999')) v(x),
+       LATERAL rfm_table_customers((SELECT rfm_collect(1, timestamptz '2024-01-01', y) FROM (SELECT x) w(y))) s;
 -- Against plain SQL, serial.
 CREATE TEMP TABLE collected AS SELECT rfm_collect(cust, at, amount) AS t FROM buys;
 SELECT count(*) AS customers,
@@ -287,6 +294,17 @@ SELECT count(*) AS customers,
        count(*) FILTER (WHERE a.r = crm.r(a.rfm) AND a.f = crm.f(a.rfm) AND a.m = crm.m(a.rfm)) AS same_parts,
        count(*) FILTER (WHERE a.segment = rfm_segment(a.rfm)) AS same_segment
   FROM analyzed a, b;
+-- Recency spread over more days than a table of counts covers (breaks by
+-- selection instead): the same rule.
+CREATE TEMP TABLE wide_buys AS
+SELECT c AS cust, timestamptz '2026-01-01' - c * 1000 * interval '1 day' AS at, c::numeric AS amount
+  FROM generate_series(1, 9) c;
+WITH a AS (SELECT * FROM rfm_analyze('2026-01-01', 'wide_buys', 'cust', 'at', 'amount')),
+     b AS (SELECT rfm_breaks(recency_days, frequency, monetary) AS b FROM a)
+SELECT count(*) AS customers, min(recency_days) AS min_days, max(recency_days) AS max_days,
+       count(*) FILTER (WHERE a.rfm = rfm_score(a.recency_days, a.frequency, a.monetary, b.b)) AS same_score,
+       string_agg(crm.r(a.rfm)::text, '' ORDER BY a.customer_id) AS r_by_customer
+  FROM a, b;
 -- Equal values, equal scores; a more recent purchase never scores lower.
 SELECT count(*) AS tie_violations FROM analyzed a JOIN analyzed b
     ON (a.recency_days = b.recency_days AND a.r <> b.r) OR (a.frequency = b.frequency AND a.f <> b.f)
@@ -302,6 +320,24 @@ SELECT count(*) AS customers,
                     floor(extract(epoch FROM timestamptz '2024-06-30 12:00' - max(at)) / 86400)::int AS recency_days
                FROM buys WHERE at > timestamptz '2024-06-30 12:00' - interval '6 months' AND at <= '2024-06-30 12:00'
                 AND amount IS NOT NULL AND cust IS NOT NULL GROUP BY cust) e USING (customer_id);
+-- The scan inside crm.rfm_analyze may run in parallel workers (its query is
+-- planned like this one): forced, it gives exactly the serial result.
+CREATE VIEW big_buys_exact AS SELECT * FROM big_buys WHERE cust IS DISTINCT FROM 301;
+CREATE TEMP TABLE serial_analyzed AS SELECT * FROM rfm_analyze('2026-01-01', 'big_buys_exact', 'cust', 'at', 'amount');
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT rfm_collect(cust::int8, at::timestamptz, amount) FROM big_buys_exact WHERE at <= timestamptz '2026-01-01';
+CREATE TEMP TABLE parallel_analyzed AS SELECT * FROM rfm_analyze('2026-01-01', 'big_buys_exact', 'cust', 'at', 'amount');
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT (SELECT count(*) FROM serial_analyzed) AS customers,
+       count(*) FILTER (WHERE a.recency_days = b.recency_days AND a.frequency = b.frequency AND a.monetary::text = b.monetary::text
+                          AND a.rfm = b.rfm AND a.segment IS NOT DISTINCT FROM b.segment) AS equal
+  FROM serial_analyzed a JOIN parallel_analyzed b USING (customer_id);
 -- Integer amounts, integer customer ids, date times, quoted column names.
 CREATE TABLE "Odd Table" ("Client ID" integer, "When" date, "Paid" integer);
 INSERT INTO "Odd Table" VALUES (1, '2025-12-01', 10), (1, '2025-12-20', 5), (2, '2025-01-01', 100), (3, '2025-12-31', 1);
@@ -370,5 +406,6 @@ SELECT count(*) AS scored, count(*) FILTER (WHERE (s.frequency, s.monetary) = (x
 SET client_min_messages = warning;
 TRUNCATE customer_rfm_score;
 TRUNCATE purchase, customer CASCADE;
+DROP VIEW big_buys_exact;
 DROP TABLE buys, big_buys, no_buys, per_cust_big, parallel_stats, par_breaks, par_collected, "Odd Table";
 RESET client_min_messages;

@@ -8,7 +8,8 @@
  *   crm.rfm_sample  transition state of crm.rfm_breaks(): the values seen
  *   crm.rfm_score() scoring against quantile breaks
  *   crm.rfm_table   state of crm.rfm_collect(): every customer of a table
- *                   (purchases, last purchase, exact spend) in a flat hash
+ *                   (purchases, last purchase, exact spend): a hash table
+ *                   (an expanded object) while aggregating, dense when flat
  *   crm.rfm_analyze() one pass over a purchase table: per-customer recency,
  *                   frequency and monetary, exact quintile breaks, scores and
  *                   segments
@@ -36,6 +37,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/expandeddatum.h"
 #include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -659,6 +661,50 @@ QuintileBreaks(double *a, int64 n, double breaks[4])
 	}
 }
 
+/*
+ * The same breaks as QuintileBreaks for values that are all whole numbers
+ * (recency in days, purchase counts), by counting instead of selecting: one
+ * pass for the range, one to count, one over the counts.  Leaves a[] as it
+ * is.  Returns false, doing nothing, when the range is too wide for a table
+ * of counts (more than 4 n + 1024 distinct candidates).
+ */
+static bool
+QuintileBreaksCounting(const double *a, int64 n, double breaks[4])
+{
+	double		lo = a[0],
+				hi = a[0];
+	int64		range,
+				i,
+				v,
+				cum = 0;
+	int64	   *counts;
+	int			k = 1;
+
+	for (i = 1; i < n; i++)
+	{
+		if (a[i] < lo)
+			lo = a[i];
+		if (a[i] > hi)
+			hi = a[i];
+	}
+	if (hi - lo > (double) (4 * n + 1024))
+		return false;
+	range = (int64) (hi - lo) + 1;
+	counts = (int64 *) MemoryContextAllocHuge(CurrentMemoryContext, range * sizeof(int64));
+	memset(counts, 0, range * sizeof(int64));
+	for (i = 0; i < n; i++)
+		counts[(int64) (a[i] - lo)]++;
+	/* break k is the value at sorted position ceil(k n / 5), from 1 */
+	for (v = 0; v < range && k <= 4; v++)
+	{
+		cum += counts[v];
+		while (k <= 4 && cum >= (k * n + 4) / 5)
+			breaks[k++ - 1] = lo + (double) v;
+	}
+	pfree(counts);
+	return true;
+}
+
 /* Score 1..5 of a value where higher is better. */
 static inline int
 ScoreHigh(double x, const double b[4])
@@ -1073,10 +1119,12 @@ rfm_quintile(PG_FUNCTION_ARGS)
 /* ------------------------------------------------------------------------
  * crm.rfm_table and the aggregate crm.rfm_collect(customer, time, amount):
  * per-customer purchase count, last purchase and exact spend of a whole
- * table in one state, a flat open-addressing hash table inside a varlena.
- * Being a real type with exact text and binary forms, its partial states are
- * combined by parallel query (and could be by Citus); crm.rfm_analyze runs
- * it, so the scan is split over parallel workers.
+ * table in one state.  While the aggregate runs, the state is an expanded
+ * object holding an open-addressing hash table; as a flat varlena (stored,
+ * or handed from a parallel worker to the leader) it is the dense list of
+ * the used entries.  Being a real type with exact text and binary forms, its
+ * partial states are combined by parallel query (and could be by Citus);
+ * crm.rfm_analyze runs it, so the scan is split over parallel workers.
  * ------------------------------------------------------------------------ */
 
 #ifndef HAVE_INT128
@@ -1215,6 +1263,50 @@ UnitsToString(int128 units, int dscale, char *buf)
 	return buf;
 }
 
+/*
+ * The numeric equal to units of 10^-8 with display scale dscale, built
+ * directly in numeric's stored form (short header, base-10000 digits without
+ * leading or trailing zero digits, as numeric's own arithmetic leaves them):
+ * byte for byte what numeric_in gives for UnitsToString's text.
+ */
+static Numeric
+UnitsToNumeric(int128 units, int dscale)
+{
+	uint128		u = units < 0 ? -(uint128) units : (uint128) units;
+	int16		dig[12];		/* least significant first */
+	int			n = 0,
+				lo = 0,
+				weight,
+				i;
+	uint16		h;
+	Numeric		res;
+	char	   *p;
+
+	while (u != 0)
+	{
+		dig[n++] = (int16) (u % NBASE_);
+		u /= NBASE_;
+	}
+	while (lo < n && dig[lo] == 0)
+		lo++;
+	/* dig[k] has weight k - FRAC_NDIGITS. */
+	weight = n == 0 ? 0 : n - 1 - FRAC_NDIGITS;
+	h = NUM_SHORT | (uint16) (dscale << NUM_SHORT_DSCALE_SHIFT);
+	if (n > 0 && units < 0)
+		h |= NUM_SHORT_SIGN;
+	if (weight < 0)
+		h |= NUM_SHORT_WSIGN;
+	h |= (uint16) (weight & NUM_SHORT_WMASK);
+	res = (Numeric) palloc(VARHDRSZ + sizeof(uint16) + (n - lo) * sizeof(int16));
+	SET_VARSIZE(res, VARHDRSZ + sizeof(uint16) + (n - lo) * sizeof(int16));
+	p = VARDATA(res);
+	memcpy(p, &h, sizeof(h));
+	p += sizeof(h);
+	for (i = n - 1; i >= lo; i--, p += sizeof(int16))
+		memcpy(p, &dig[i], sizeof(int16));
+	return res;
+}
+
 /* Parses a decimal written by UnitsToString; false when it is not one. */
 static bool
 StringToUnits(const char *s, int128 *units, int *dscale)
@@ -1292,7 +1384,9 @@ typedef struct RfmTable
 	int32		vl_len_;		/* varlena header; covers every slot */
 	int32		version;		/* RFM_TABLE_VERSION */
 	int64		used;			/* customers in slots */
-	int64		capacity;		/* slots, a power of two */
+	int64		capacity;		/* slots: a power of two in a hash table; equal
+								 * to used in the dense flat form, where the
+								 * used slots follow one another */
 	int64		rows;			/* purchases counted, pending ones included */
 	int32		npending;		/* purchases waiting in pending[] */
 	int32		unused;
@@ -1488,6 +1582,12 @@ RfmTableForReading(Datum d)
 
 	if (t->npending == 0)
 		return t;
+	if (t->capacity <= 0 || (t->capacity & (t->capacity - 1)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid crm.rfm_table value"),
+				 errdetail("A table with pending purchases must be a hash table."),
+				 errhint("Use a value produced by crm.rfm_collect.")));
 	if ((Pointer) t == DatumGetPointer(d))
 		t = (RfmTable *) DatumGetPointer(datumCopy(d, false, -1));
 	return RfmTableFlush(t);
@@ -1691,11 +1791,201 @@ rfm_table_recv(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(t);
 }
 
+/* ------------------------------------------------------------------------
+ * The state while an aggregate runs: an expanded object.  Its hash table is
+ * a separate allocation in the object's own memory context, so it grows in
+ * place (the old slots are freed) and the aggregate never copies the state.
+ * When PostgreSQL needs a flat value (a partial aggregate handing its state
+ * to the leader, a final result) the object flattens into the dense form:
+ * only the used slots, without the empty half of the hash table.
+ * ------------------------------------------------------------------------ */
+
+typedef struct RfmTableX
+{
+	ExpandedObjectHeader hdr;
+	RfmTable   *t;				/* a hash table in hdr.eoh_context */
+} RfmTableX;
+
+/* Moves the pending purchases into the slots, freeing a replaced table. */
+static void
+RfmXFlush(RfmTableX *x)
+{
+	MemoryContext old = MemoryContextSwitchTo(x->hdr.eoh_context);
+	RfmTable   *n = RfmTableFlush(x->t);
+
+	if (n != x->t)
+		pfree(x->t);
+	x->t = n;
+	MemoryContextSwitchTo(old);
+}
+
+/* Size of the flat (dense) form. */
+static Size
+RfmXGetFlatSize(ExpandedObjectHeader *eohptr)
+{
+	RfmTableX  *x = (RfmTableX *) eohptr;
+
+	RfmXFlush(x);
+	return RFM_TABLE_HDRSZ + x->t->used * sizeof(RfmSlot);
+}
+
+/* Writes the dense form: the header, then the used slots one after another. */
+static void
+RfmXFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
+{
+	RfmTableX  *x = (RfmTableX *) eohptr;
+	RfmTable   *t = x->t;
+	RfmTable   *f = (RfmTable *) result;
+	int64		i,
+				n = 0;
+
+	Assert(t->npending == 0);
+	Assert(allocated_size == RFM_TABLE_HDRSZ + t->used * sizeof(RfmSlot));
+	memset(f, 0, RFM_TABLE_HDRSZ);
+	SET_VARSIZE(f, allocated_size);
+	f->version = RFM_TABLE_VERSION;
+	f->used = t->used;
+	f->capacity = t->used;
+	f->rows = t->rows;
+	for (i = 0; i < t->capacity; i++)
+		if (t->slots[i].count > 0)
+			f->slots[n++] = t->slots[i];
+	Assert(n == t->used);
+}
+
+static const ExpandedObjectMethods RfmXMethods = {
+	RfmXGetFlatSize,
+	RfmXFlattenInto
+};
+
+/* A new expanded table with room for at least n customers, in a child of parent. */
+static RfmTableX *
+RfmXMake(MemoryContext parent, int64 n)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "crm.rfm_table", ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	RfmTableX  *x = (RfmTableX *) palloc(sizeof(RfmTableX));
+	int64		cap = 1024;
+
+	while (n * 4 > cap * 3)
+		cap *= 2;
+	EOH_init_header(&x->hdr, &RfmXMethods, cxt);
+	x->t = RfmTableMake(cap);
+	MemoryContextSwitchTo(old);
+	return x;
+}
+
+/*
+ * Merges the customers of a flat table into an expanded one, a batch at a
+ * time with the target slots prefetched (a partial state from a worker comes
+ * in the order of its own hash table, so the accesses are nearly sequential).
+ */
+static void
+RfmXMerge(RfmTableX *x, RfmTable *b)
+{
+	MemoryContext old = MemoryContextSwitchTo(x->hdr.eoh_context);
+	RfmSlot    *batch[RFM_BATCH];
+	uint64		pos[RFM_BATCH];
+	int64		i = 0;
+
+	RfmXFlush(x);
+	while (i < b->capacity)
+	{
+		int			nb = 0,
+					k;
+		RfmTable   *t;
+		uint64		mask;
+
+		while (nb < RFM_BATCH && i < b->capacity)
+		{
+			if (b->slots[i].count > 0)
+				batch[nb++] = &b->slots[i];
+			i++;
+		}
+		t = RfmTableReserve(x->t, nb);
+		if (t != x->t)
+		{
+			pfree(x->t);
+			x->t = t;
+		}
+		mask = (uint64) t->capacity - 1;
+		for (k = 0; k < nb; k++)
+		{
+			pos[k] = HashCustomer(batch[k]->customer) & mask;
+#ifdef __GNUC__
+			__builtin_prefetch(&t->slots[pos[k]], 1);
+#endif
+		}
+		for (k = 0; k < nb; k++)
+		{
+			RfmSlot    *src = batch[k];
+			uint64		j = pos[k];
+			RfmSlot    *s;
+
+			for (;;)
+			{
+				s = &t->slots[j];
+				if (s->count == 0 || s->customer == src->customer)
+					break;
+				j = (j + 1) & mask;
+			}
+			if (s->count == 0)
+				t->used++;
+			SlotAdd(s, src->customer, src->count, src->last, SlotUnits(src), src->dscale);
+		}
+	}
+	x->t->rows += b->rows;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The expanded state behind an aggregate's state argument: the object itself
+ * when it is ours to change, else a new one (in aggcontext) holding its data.
+ */
+static RfmTableX *
+RfmXFromState(FunctionCallInfo fcinfo, MemoryContext aggcontext)
+{
+	Datum		d = PG_GETARG_DATUM(0);
+	RfmTable   *flat;
+	RfmTableX  *x;
+
+	if (PG_ARGISNULL(0))
+		return RfmXMake(aggcontext, 0);
+	if (VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d)))
+	{
+		x = (RfmTableX *) DatumGetEOHP(d);
+		if (x->hdr.eoh_methods == &RfmXMethods)
+			return x;
+	}
+	flat = RfmTableForReading(d);
+	x = RfmXMake(aggcontext, flat->used);
+	RfmXMerge(x, flat);
+	return x;
+}
+
+/* A flat table in the current memory context, from any crm.rfm_table datum. */
+static RfmTable *
+RfmTableFlat(Datum d)
+{
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
+		Size		sz = EOH_get_flat_size(eoh);
+		RfmTable   *t = (RfmTable *) palloc(sz);
+
+		EOH_flatten_into(eoh, t, sz);
+		return t;
+	}
+	return RfmTableForReading(d);
+}
+
 PG_FUNCTION_INFO_V1(rfm_collect_trans);
 /* Transition of crm.rfm_collect: counts one purchase; rows with a NULL are skipped. */
 Datum
 rfm_collect_trans(PG_FUNCTION_ARGS)
 {
+	MemoryContext aggcontext;
+	RfmTableX  *x;
 	RfmTable   *t;
 	int64		customer;
 	struct varlena *amount;
@@ -1703,7 +1993,7 @@ rfm_collect_trans(PG_FUNCTION_ARGS)
 	int			dscale;
 	UnitsResult res;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "rfm_collect_trans called in non-aggregate context");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 	{
@@ -1728,10 +2018,11 @@ rfm_collect_trans(PG_FUNCTION_ARGS)
 				 errdetail("Amounts must have at most 8 decimal places and be below 10^20."),
 				 errhint("Filter or round the amounts in a view and pass the view as source.")));
 
-	/* The state lives in the aggregate context: update it in place. */
-	t = PG_ARGISNULL(0) ? RfmTableMake(1024) : (RfmTable *) PG_GETARG_POINTER(0);
-	if (t->npending == RFM_BATCH)
-		t = RfmTableFlush(t);
+	/* The state is an expanded object in the aggregate context: updated in place. */
+	x = RfmXFromState(fcinfo, aggcontext);
+	if (x->t->npending == RFM_BATCH)
+		RfmXFlush(x);
+	t = x->t;
 	{
 		RfmPending *p = &t->pending[t->npending++];
 
@@ -1742,7 +2033,7 @@ rfm_collect_trans(PG_FUNCTION_ARGS)
 		p->dscale = dscale;
 	}
 	t->rows++;
-	PG_RETURN_POINTER(t);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&x->hdr));
 }
 
 PG_FUNCTION_INFO_V1(rfm_collect_combine);
@@ -1750,11 +2041,11 @@ PG_FUNCTION_INFO_V1(rfm_collect_combine);
 Datum
 rfm_collect_combine(PG_FUNCTION_ARGS)
 {
-	RfmTable   *a;
+	MemoryContext aggcontext;
+	RfmTableX  *x;
 	RfmTable   *b;
-	int64		i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "rfm_collect_combine called in non-aggregate context");
 	if (PG_ARGISNULL(1))
 	{
@@ -1762,34 +2053,32 @@ rfm_collect_combine(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	b = RfmTableForReading(PG_GETARG_DATUM(1));
+	b = RfmTableFlat(PG_GETARG_DATUM(1));
 	if (PG_ARGISNULL(0))
-		PG_RETURN_POINTER(datumCopy(PointerGetDatum(b), false, -1));
-	a = RfmTableFlush((RfmTable *) PG_GETARG_POINTER(0));
-	/* No reserve up front: the two usually share many customers. */
-	for (i = 0; i < b->capacity; i++)
 	{
-		RfmSlot    *s = &b->slots[i];
-
-		if (s->count > 0)
-			a = RfmTableAdd(a, s->customer, s->count, s->last, SlotUnits(s), s->dscale);
+		/* Sized for b: its customers go in without the table growing. */
+		x = RfmXMake(aggcontext, b->used);
+		RfmXMerge(x, b);
 	}
-	a->rows += b->rows;
-	PG_RETURN_POINTER(a);
+	else
+	{
+		/* No reserve up front: the two usually share many customers. */
+		x = RfmXFromState(fcinfo, aggcontext);
+		RfmXMerge(x, b);
+	}
+	if ((Pointer) b != DatumGetPointer(PG_GETARG_DATUM(1)))
+		pfree(b);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&x->hdr));
 }
 
 PG_FUNCTION_INFO_V1(rfm_collect_final);
-/* Final of crm.rfm_collect: the table with its pending purchases moved in. */
+/* Final of crm.rfm_collect: the table in its dense flat form. */
 Datum
 rfm_collect_final(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	/* Called directly on a stored value: work on a readable copy. */
-	if (!AggCheckCallContext(fcinfo, NULL))
-		PG_RETURN_POINTER(RfmTableForReading(PG_GETARG_DATUM(0)));
-	/* Declared FINALFUNC_MODIFY = READ_WRITE: flushing in place is allowed. */
-	PG_RETURN_POINTER(RfmTableFlush((RfmTable *) PG_GETARG_POINTER(0)));
+	PG_RETURN_POINTER(RfmTableFlat(PG_GETARG_DATUM(0)));
 }
 
 PG_FUNCTION_INFO_V1(rfm_table_customers);
@@ -1808,14 +2097,11 @@ rfm_table_customers(PG_FUNCTION_ARGS)
 		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
-		char		num[64];
 
 		values[0] = Int64GetDatum(v[i]->customer);
 		values[1] = Int64GetDatum(v[i]->count);
 		values[2] = TimestampTzGetDatum(v[i]->last);
-		values[3] = DirectFunctionCall3(numeric_in,
-										CStringGetDatum(UnitsToString(SlotUnits(v[i]), v[i]->dscale, num)),
-										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		values[3] = NumericGetDatum(UnitsToNumeric(SlotUnits(v[i]), v[i]->dscale));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -1946,7 +2232,6 @@ rfm_analyze(PG_FUNCTION_ARGS)
 				bm[4];
 	MemoryContext workcxt;
 	MemoryContext oldcxt;
-	int			nestlevel;
 
 	CheckArgNotNull(fcinfo, 0, "as_of");
 	CheckArgNotNull(fcinfo, 1, "source");
@@ -2011,17 +2296,13 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	LoadSegments(segments, known);
 
 	/*
-	 * The scan runs in this process alone: with many customers, every worker
-	 * would build a table of nearly all of them and the leader would merge
-	 * them, which costs more than it saves (see doc/rfm.md, Performance).
+	 * SPI plans may use parallel query: on a large source the planner splits
+	 * the scan over workers, each builds a partial table and the leader
+	 * merges them (crm.rfm_collect is parallel safe).
 	 */
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("max_parallel_workers_per_gather", "0", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_execute_with_args(q.data, has_period ? 2 : 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "rfm_analyze: scan query failed: %s", q.data);
-	AtEOXact_GUC(true, nestlevel);
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -2063,10 +2344,17 @@ rfm_analyze(PG_FUNCTION_ARGS)
 			}
 			j++;
 		}
-		memcpy(work, rec, n * sizeof(double));
-		QuintileBreaks(work, n, br);
-		memcpy(work, freq, n * sizeof(double));
-		QuintileBreaks(work, n, bf);
+		/* Recency (whole days) and frequency are counted, monetary selected. */
+		if (!QuintileBreaksCounting(rec, n, br))
+		{
+			memcpy(work, rec, n * sizeof(double));
+			QuintileBreaks(work, n, br);
+		}
+		if (!QuintileBreaksCounting(freq, n, bf))
+		{
+			memcpy(work, freq, n * sizeof(double));
+			QuintileBreaks(work, n, bf);
+		}
 		memcpy(work, mon, n * sizeof(double));
 		QuintileBreaks(work, n, bm);
 	}
@@ -2080,13 +2368,11 @@ rfm_analyze(PG_FUNCTION_ARGS)
 					f = ScoreHigh(freq[i], bf),
 					m = ScoreHigh(mon[i], bm),
 					c = RFM_CODE(r, f, m);
-		char		num[64];
 
 		values[0] = Int64GetDatum(s->customer);
 		values[1] = Int32GetDatum((int32) rec[i]);
 		values[2] = Int64GetDatum(s->count);
-		values[3] = DirectFunctionCall3(numeric_in, CStringGetDatum(UnitsToString(SlotUnits(s), s->dscale, num)),
-										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		values[3] = NumericGetDatum(UnitsToNumeric(SlotUnits(s), s->dscale));
 		values[4] = Int32GetDatum(r);
 		values[5] = Int32GetDatum(f);
 		values[6] = Int32GetDatum(m);

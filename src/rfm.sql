@@ -317,7 +317,7 @@ CREATE TYPE crm.rfm_table (
     ALIGNMENT = double,
     STORAGE = extended
 );
-COMMENT ON TYPE crm.rfm_table IS 'state of crm.rfm_collect: purchases, last purchase and exact spend of every customer of a table (a flat hash table); exact text and binary round trip';
+COMMENT ON TYPE crm.rfm_table IS 'state of crm.rfm_collect: purchases, last purchase and exact spend of every customer of a table (a hash table while aggregating, the used entries only when stored or passed between processes); exact text and binary round trip';
 
 CREATE FUNCTION crm.rfm_collect_trans(crm.rfm_table, bigint, timestamptz, numeric) RETURNS crm.rfm_table
     AS 'MODULE_PATHNAME', 'rfm_collect_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -328,7 +328,7 @@ COMMENT ON FUNCTION crm.rfm_collect_combine(crm.rfm_table, crm.rfm_table) IS 'co
 
 CREATE FUNCTION crm.rfm_collect_final(crm.rfm_table) RETURNS crm.rfm_table
     AS 'MODULE_PATHNAME', 'rfm_collect_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION crm.rfm_collect_final(crm.rfm_table) IS 'final function of crm.rfm_collect: moves the last batch of purchases into the table';
+COMMENT ON FUNCTION crm.rfm_collect_final(crm.rfm_table) IS 'final function of crm.rfm_collect: the table with its last batch of purchases moved in, as a flat value of its used entries';
 
 CREATE AGGREGATE crm.rfm_collect(customer_id bigint, purchased_at timestamptz, amount numeric) (
     SFUNC = crm.rfm_collect_trans,

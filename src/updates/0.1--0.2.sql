@@ -8,3 +8,8 @@
 
 -- workflow_guard gained the event_key= setting (the id column of the event table).
 COMMENT ON FUNCTION crm.workflow_guard() IS 'BEFORE INSERT OR UPDATE row trigger enforcing a workflow of crm.workflow_transition: arguments are the workflow name, then key=value settings (column names, events=, event_key=, notify=); validates moves (SQLSTATE WF001), stamps times, computes SLA deadlines, pauses the clock in waiting_customer, writes events, sends NOTIFY';
+
+-- rfm: the state of crm.rfm_collect is an expanded object while the aggregate
+-- runs and flattens to its used entries (same text and binary forms).
+COMMENT ON TYPE crm.rfm_table IS 'state of crm.rfm_collect: purchases, last purchase and exact spend of every customer of a table (a hash table while aggregating, the used entries only when stored or passed between processes); exact text and binary round trip';
+COMMENT ON FUNCTION crm.rfm_collect_final(crm.rfm_table) IS 'final function of crm.rfm_collect: the table with its last batch of purchases moved in, as a flat value of its used entries';

@@ -100,22 +100,36 @@ awk -v n="$t_ntile" -v g="$t_floor" -v c="$t_crm" -v s="$t_scan" -v p="$t_pct" '
     printf "  NTILE SQL / GROUP BY = %.2f; crm.rfm_analyze is %.1fx faster than the NTILE SQL, %.1fx than percentile_cont, %.2fx the bare scan\n",
            n / g, n / c, p / c, c / s }'
 
-# Peak memory of the backend running each query (VmHWM of a fresh session;
-# includes the shared buffers it touched), and the memory crm.rfm_analyze
-# itself allocated (its DEBUG1 line).
-peak() {
-    psql -X -q -At <<SQL 2>&1 | sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p'
-SET max_parallel_workers_per_gather = ${2:-2};
-$1 \g /dev/null
-SELECT pg_read_file('/proc/' || pg_backend_pid() || '/status');
-SQL
+# Peak memory of each query: the private (anonymous) memory of the backend
+# and of its parallel workers, summed, sampled every 20 ms while it runs.
+# Shared buffers are not private memory, so they are not counted; an idle
+# session has a few MB.
+peak_anon() {
+    local pm qp max=0 sum pid a
+    pm=$(head -1 "$CRM_DATA/postmaster.pid")
+    psql -X -q -o /dev/null -c "$1" &
+    qp=$!
+    while kill -0 "$qp" 2>/dev/null; do
+        sum=0
+        for pid in $(pgrep -P "$pm"); do
+            case "$( { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null)" in
+                *" $PGDATABASE "*|*"parallel worker"*)
+                    a=$(sed -n 's/^Anonymous:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/smaps_rollup" 2>/dev/null)
+                    sum=$((sum + ${a:-0})) ;;
+            esac
+        done
+        if [ "$sum" -gt "$max" ]; then max=$sum; fi
+        sleep 0.02
+    done
+    wait "$qp" || true
+    echo "$max"
 }
-base=$(peak "SELECT 1")
-echo "  peak resident memory of the backend (VmHWM, MB; an idle session: $((base / 1024)))"
-for v in scan floor ntile pct crm; do
+echo "  peak private memory of the backend and its parallel workers (MB, sampled every 20 ms):"
+q_idle="SELECT pg_sleep(0.3)"
+for v in idle scan floor ntile pct crm; do
     q_var="q_$v"
-    kb=$(peak "${!q_var}")
+    kb=$(peak_anon "${!q_var}")
     awk -v l="$v" -v k="$kb" 'BEGIN { printf "    %-8s %8.0f MB\n", l, k / 1024 }'
 done
-psql -X -q -At -c "SET client_min_messages = debug1" -c "$q_crm" 2>&1 | sed -n 's/^DEBUG:  /  /p'
+psql -X -q -At -c "SET client_min_messages = debug1" -c "$q_crm" 2>&1 | sed -n 's/^DEBUG:  \(crm\.rfm_analyze: \)/  \1/p'
 crm_psql -q -c "DROP TABLE bench_purchase"

@@ -3,6 +3,11 @@
 # table with no trigger, with a PL/pgSQL trigger doing the same work as the
 # engine (validation against crm.workflow_transition, stamps, deadlines from
 # crm.sla_policy, pause clock, event row, NOTIFY) and with crm.workflow_guard.
+# NOTIFY serialises the commits of every notifying transaction, so both
+# triggers are also measured without it (PL/pgSQL without the pg_notify call,
+# the engine with notify=none), the engine once more without event rows
+# (events=none, notify=none) to show what its own logic costs, and a trigger
+# that does nothing, for what PostgreSQL charges any BEFORE row trigger.
 # shellcheck shell=bash
 
 WF_PGBENCH=${PGBENCH:-$("$PG_CONFIG" --bindir)/pgbench}
@@ -11,16 +16,24 @@ WF_ROUNDS=${WF_ROUNDS:-3}
 
 crm_psql <<'SQL'
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS wf_none, wf_plpgsql, wf_c, wf_cn, wf_plpgsql_event, wf_c_event, wf_cn_event;
-DROP FUNCTION IF EXISTS wf_plpgsql_guard();
+DROP TABLE IF EXISTS wf_none, wf_noop, wf_plpgsql, wf_c, wf_cn, wf_pn, wf_cne, wf_plpgsql_event, wf_c_event, wf_cn_event, wf_pn_event;
+DROP FUNCTION IF EXISTS wf_plpgsql_guard(), wf_pn_guard(), wf_noop_guard();
 CREATE TABLE wf_none (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 ALTER TABLE wf_none ALTER COLUMN status SET DEFAULT 'received', ALTER COLUMN priority SET DEFAULT 'normal';
+-- What any BEFORE row trigger costs before it does anything (PostgreSQL locks
+-- the old row before it calls a BEFORE UPDATE row trigger).
+CREATE TABLE wf_noop (LIKE wf_none INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE FUNCTION wf_noop_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_noop FOR EACH ROW EXECUTE FUNCTION wf_noop_guard();
 CREATE TABLE wf_plpgsql (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 CREATE TABLE wf_c (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 CREATE TABLE wf_cn (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 CREATE TABLE wf_cn_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
 CREATE TABLE wf_plpgsql_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
 CREATE TABLE wf_c_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
+CREATE TABLE wf_pn (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE TABLE wf_pn_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
+CREATE TABLE wf_cne (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 
 -- What a user would write in PL/pgSQL for the same rules.
 CREATE FUNCTION wf_plpgsql_guard() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -92,11 +105,35 @@ BEGIN
     RETURN NEW;
 END $$;
 CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_plpgsql FOR EACH ROW EXECUTE FUNCTION wf_plpgsql_guard();
+-- The same function without its pg_notify call, writing into its own event table.
+DO $$
+DECLARE
+    src text := pg_get_functiondef('wf_plpgsql_guard()'::regprocedure);
+    pn text := replace(replace(regexp_replace(src, 'PERFORM pg_notify\(.*?::text\);', ''),
+                               'wf_plpgsql_event', 'wf_pn_event'), 'wf_plpgsql_guard', 'wf_pn_guard');
+BEGIN
+    IF pn ~ 'notify' OR pn = src THEN
+        RAISE EXCEPTION 'could not derive the PL/pgSQL trigger without NOTIFY';
+    END IF;
+    EXECUTE pn;
+END $$;
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_pn FOR EACH ROW EXECUTE FUNCTION wf_pn_guard();
 CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_c FOR EACH ROW
     EXECUTE FUNCTION crm.workflow_guard('complaint', 'events=wf_c_event');
 -- The same without NOTIFY, to show what the notifications cost.
 CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_cn FOR EACH ROW
     EXECUTE FUNCTION crm.workflow_guard('complaint', 'events=wf_cn_event', 'notify=none');
+-- No autovacuum on these tables: its workers would count in the CPU figures below.
+DO $$
+DECLARE t text;
+BEGIN
+    FOR t IN SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname ~ '^wf_' AND c.relnamespace = 'public'::regnamespace LOOP
+        EXECUTE format('ALTER TABLE %I SET (autovacuum_enabled = off)', t);
+    END LOOP;
+END $$;
+-- The engine's own logic alone: no event rows, no NOTIFY.
+CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_cne FOR EACH ROW
+    EXECUTE FUNCTION crm.workflow_guard('complaint', 'events=none', 'notify=none');
 SQL
 
 wf_script() {
@@ -119,24 +156,57 @@ wf_tps() {
     rm -f "$f"
 }
 
+# Prints the server CPU time per transaction (microseconds) of a fixed number
+# of transactions on a table: the CPU time of the backends, which the
+# postmaster collects when they exit (cutime + cstime of the postmaster).
+# Unlike throughput, this hardly moves with other load on the machine, and it
+# does not count waiting (NOTIFY's commit lock, for one).
+wf_cpu() {
+    local f pm before after n=${WF_TX:-4000}
+    f=$(mktemp)
+    wf_script "$1" >"$f"
+    pm=$(head -1 "$CRM_DATA/postmaster.pid")
+    before=$(awk '{ print $16 + $17 }' "/proc/$pm/stat")
+    PGOPTIONS='-c synchronous_commit=off' "$WF_PGBENCH" -n -M "${WF_MODE:-prepared}" -c 2 -j 2 -t "$n" -f "$f" >/dev/null 2>&1
+    sleep 0.5
+    after=$(awk '{ print $16 + $17 }' "/proc/$pm/stat")
+    rm -f "$f"
+    awk -v d=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN { printf "%.1f", d / hz * 1e6 / (2 * n) }'
+}
+
 # Rounds interleaved so that background load hits all tables alike; best of each.
-declare -A wf_best=([wf_none]=0 [wf_plpgsql]=0 [wf_c]=0 [wf_cn]=0)
+wf_tables="wf_none wf_noop wf_plpgsql wf_c wf_pn wf_cn wf_cne"
+declare -A wf_best=()
+for t in $wf_tables; do wf_best[$t]=0; done
 for _ in $(seq "$WF_ROUNDS"); do
-    for t in wf_none wf_plpgsql wf_c wf_cn; do
+    for t in $wf_tables; do
         tps=$(wf_tps "$t"); tps=${tps:-0}
         if awk "BEGIN{exit !($tps > ${wf_best[$t]})}"; then wf_best[$t]=$tps; fi
     done
 done
-echo "  pgbench: 1 insert + 2 status moves per transaction, 2 clients, -M ${WF_MODE:-prepared}, synchronous_commit off, best of ${WF_ROUNDS} interleaved runs of ${WF_SECS}s"
-for t in wf_none wf_plpgsql wf_c wf_cn; do
+declare -A wf_cpu_us=()
+for t in $wf_tables; do wf_cpu_us[$t]=$(wf_cpu "$t"); done
+echo "  pgbench: 1 insert + 2 status moves per transaction, 2 clients, -M ${WF_MODE:-prepared}, synchronous_commit off, best of ${WF_ROUNDS} interleaved runs of ${WF_SECS}s;"
+echo "  then server CPU per transaction over ${WF_TX:-4000} transactions per client (ratio: no trigger's CPU / this one's)"
+for t in $wf_tables; do
     case $t in
         wf_none) label="no trigger" ;;
-        wf_plpgsql) label="PL/pgSQL trigger (same work)" ;;
-        wf_c) label="crm.workflow_guard (C)" ;;
-        wf_cn) label="crm.workflow_guard (C), notify=none (both above NOTIFY)" ;;
+        wf_noop) label="a PL/pgSQL trigger that does nothing (RETURN NEW)" ;;
+        wf_plpgsql) label="PL/pgSQL trigger (same work, with NOTIFY)" ;;
+        wf_c) label="crm.workflow_guard (C, with NOTIFY)" ;;
+        wf_pn) label="PL/pgSQL trigger without NOTIFY" ;;
+        wf_cn) label="crm.workflow_guard, notify=none" ;;
+        wf_cne) label="crm.workflow_guard, events=none, notify=none" ;;
     esac
-    awk -v l="$label" -v t="${wf_best[$t]}" -v r="${wf_best[wf_none]}" \
-        'BEGIN { printf "  %-58s %10.0f tps  %6.2f of no trigger\n", l, t, t / r }'
+    awk -v l="$label" -v t="${wf_best[$t]}" -v r="${wf_best[wf_none]}" -v c="${wf_cpu_us[$t]}" -v rc="${wf_cpu_us[wf_none]}" \
+        'BEGIN { printf "  %-50s %7.0f tps %5.2f | %6.1f us CPU %5.2f\n", l, t, t / r, c, rc / c }'
 done
+# Cost of a trigger: the share of the no-trigger throughput it loses.
+awk -v n="${wf_best[wf_none]}" -v p="${wf_best[wf_plpgsql]}" -v c="${wf_best[wf_c]}" \
+    -v pn="${wf_best[wf_pn]}" -v cn="${wf_best[wf_cn]}" 'BEGIN {
+    printf "  cost of the C engine / cost of PL/pgSQL (throughput lost): %.2f with NOTIFY, %.2f without\n",
+           (1 - c / n) / (1 - p / n), (1 - cn / n) / (1 - pn / n) }'
+
 crm_psql -At -c "SELECT '  rows: ' || (SELECT count(*) FROM wf_c) || ' complaints, ' || (SELECT count(*) FROM wf_c_event) || ' events (C); '
-                 || (SELECT count(*) FROM wf_plpgsql) || ' complaints, ' || (SELECT count(*) FROM wf_plpgsql_event) || ' events (PL/pgSQL)'"
+                 || (SELECT count(*) FROM wf_plpgsql) || ' complaints, ' || (SELECT count(*) FROM wf_plpgsql_event) || ' events (PL/pgSQL); '
+                 || (SELECT count(*) FROM wf_pn) || ' complaints, ' || (SELECT count(*) FROM wf_pn_event) || ' events (PL/pgSQL without NOTIFY)'"
