@@ -15,7 +15,8 @@ OBJS = \
 	src/similarity.o \
 	src/tagset.o \
 	src/rfm.o \
-	src/sla.o src/workflow.o
+	src/sla.o src/workflow.o \
+	src/clv.o
 
 # SQL definitions, concatenated in this order into the install script.
 # Modules new in this version go in SQL_NEW: they are also appended to the
@@ -51,7 +52,7 @@ DATA_built = crm--$(EXTVERSION).sql $(UPGRADE)
 DATA       = $(wildcard src/history/crm--*.sql)
 
 # pg_regress tests in sql/ with expected output in expected/.
-REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow catalog extension
+REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow clv catalog extension
 REGRESS_OPTS = --load-extension=crm
 
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
