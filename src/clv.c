@@ -263,6 +263,18 @@ ParseInt64(char **p, int64 *v)
 	return true;
 }
 
+/* Skips blanks, then expects character c; true when it is there (and skipped). */
+static bool
+SkipTo(char **p, char c)
+{
+	while (isspace((unsigned char) **p))
+		(*p)++;
+	if (**p != c)
+		return false;
+	(*p)++;
+	return true;
+}
+
 /* Text input shared by both sample types: {(x,a[,b],count),...}. */
 static ClvSample *
 SampleFromText(char *str, int dims)
@@ -288,19 +300,19 @@ SampleFromText(char *str, int dims)
 				p++;
 			if (*p++ != '(')
 				goto syntax;
-			if (!ParseInt64(&p, &v) || v < 0 || v > PG_INT32_MAX || *p++ != ',')
+			if (!ParseInt64(&p, &v) || v < PG_INT32_MIN || v > PG_INT32_MAX || !SkipTo(&p, ','))
 				goto syntax;
 			r.x = (int32) v;
 			r.a = ParseDouble(&p, str);
-			if (*p++ != ',')
+			if (!SkipTo(&p, ','))
 				goto syntax;
 			if (dims == 3)
 			{
 				r.b = ParseDouble(&p, str);
-				if (*p++ != ',')
+				if (!SkipTo(&p, ','))
 					goto syntax;
 			}
-			if (!ParseInt64(&p, &r.count) || *p++ != ')')
+			if (!ParseInt64(&p, &r.count) || !SkipTo(&p, ')'))
 				goto syntax;
 			CheckRow(dims, &r);
 			s = SampleReserve(s, 1);
@@ -618,7 +630,7 @@ Log1mExp(double d)
  * we keep log t, log(1 - t), 1 - t and the log weight log(pi cosh u t (1-t)).
  */
 #define TS_LEVELS 7				/* steps 1 .. 1/64 */
-#define TS_UMAX 3.6
+#define TS_UMAX 6.1				/* t down to e^-630: far below any integrand's scale */
 #define TS_MAXNODES 1024
 
 typedef struct TsNode
@@ -683,17 +695,32 @@ TsInit(void)
 	ts_ready = true;
 }
 
-/* Log of the integrand of H at a node: (a-1) log t - b log(1 - y t). */
+/*
+ * Log of the integrand of H at a node: (a-1) log t - b log(1 - y t).  When
+ * a < 1 the singular factor t^(a-1) is taken out by t = v^(1/a), which gives
+ * (1/a) int_0^1 (1 - y v^(1/a))^-b dv, a bounded integrand.
+ */
 static inline double
 HLogIntegrand(const TsNode *nd, double a, double b, double y)
 {
-	double		l;
+	double		t = nd->t,
+				omt = nd->omt,
+				l,
+				c = (a - 1) * nd->lt;
 
+	if (a < 1)
+	{
+		double		lt = nd->lt / a;
+
+		t = exp(lt);
+		omt = -expm1(lt);
+		c = -log(a);
+	}
 	if (y > 0.5)
-		l = log((1 - y) + y * nd->omt);
+		l = log((1 - y) + y * omt);
 	else
-		l = log1p(-y * nd->t);
-	return (a - 1) * nd->lt - b * l;
+		l = log1p(-y * t);
+	return c - b * l;
 }
 
 /* log H(a, b, y) by tanh-sinh, refined until two levels agree to 1e-14. */
@@ -732,7 +759,9 @@ LogHQuad(double a, double b, double y)
 		{
 			double		est = logsum + log(h);
 
-			if (L >= 3 && fabs(est - prev) < 1e-14)
+			/* the change between levels bounds the error of the previous level; the
+			 * error of this one is about its square */
+			if (L >= 2 && fabs(est - prev) < 1e-9)
 				return est;
 			prev = est;
 		}
@@ -764,6 +793,26 @@ LogH(double a, double b, double y)
 				return log(sum);
 		}
 	}
+	if (y < -0.5 && y >= -1)
+	{
+		/* Pfaff: H(a, b, y) = (1 - y)^-a H(a, a + 1 - b, y / (y - 1)), argument in [1/3, 1/2] */
+		double		w = y / (y - 1);
+		double		bb = a + 1 - b;
+		double		c = 1;
+		double		sum = 1 / a;
+		int			n;
+
+		for (n = 1; n < 20000; n++)
+		{
+			double		t;
+
+			c *= (bb + n - 1) * w / n;
+			t = c / (a + n);
+			sum += t;
+			if (fabs(t) <= 1e-17 * fabs(sum))
+				return log(sum) - a * log1p(-y);
+		}
+	}
 	return LogHQuad(a, b, y);
 }
 
@@ -781,6 +830,7 @@ ParetoLogF(double r, double alpha, double s, double beta, int32 x, double u)
  * ------------------------------------------------------------------------ */
 
 #define MAXPAR 4
+#define GTOL_STALL 1e-6
 
 /* Objective: mean negative log-likelihood at log-parameters th; gradient into g when g != NULL. */
 typedef double (*ObjFn) (void *ctx, const double *th, double *g);
@@ -854,7 +904,8 @@ Bfgs(Objective *o, double *th, double *fout, double gtol, int maxit)
 				fn = 0;
 	int			it,
 				i,
-				j;
+				j,
+				stall = 0;
 	bool		fresh = true;
 
 	memset(H, 0, sizeof(H));
@@ -961,12 +1012,19 @@ Bfgs(Objective *o, double *th, double *fout, double gtol, int maxit)
 							- (Hy[i] * sv[j] + sv[i] * Hy[j]) / sy;
 			}
 		}
+		/* no decrease left in double precision: stop */
+		stall = (f - fn <= 1e-15 * fabs(f)) ? stall + 1 : 0;
 		memcpy(th, thn, sizeof(double) * k);
 		memcpy(g, gn, sizeof(double) * k);
 		f = fn;
+		if (stall >= 5)
+			break;
 	}
 	*fout = f;
-	return MaxAbs(g, k) < gtol;
+	elog(DEBUG1, "clv fit: %d iterations, mean log-likelihood %.17g, largest gradient %g",
+		 it, -f, MaxAbs(g, k));
+	/* converged: gradient below gtol, or below GTOL_STALL where no decrease is left */
+	return MaxAbs(g, k) < gtol || (stall >= 5 && MaxAbs(g, k) < GTOL_STALL);
 }
 
 /*
@@ -990,7 +1048,7 @@ FitFromStarts(Objective *o, double starts[][MAXPAR], int nstarts, double gtol,
 
 		for (j = 0; j < o->k; j++)
 			th[j] = log(starts[i][j]);
-		conv = Bfgs(o, th, &f, gtol, 1000);
+		conv = Bfgs(o, th, &f, gtol, o->analytic ? 1000 : 300);
 		if (isfinite(f) && (f < best - 1e-12 || (!best_conv && conv && f <= best + 1e-12)))
 		{
 			best = f;
@@ -1691,7 +1749,7 @@ BgExpectedAlive(const double *p, int32 x, double T, double t)
 
 			sum += exp(lw) * gp;
 		}
-		if (L >= 3 && fabs(sum * h - prev) <= 1e-14 * fabs(prev))
+		if (L >= 2 && fabs(sum * h - prev) <= 1e-9 * fabs(prev))
 			return sum * h;
 		prev = sum * h;
 	}

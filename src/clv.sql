@@ -304,7 +304,9 @@ BEGIN
     h := extract(epoch FROM horizon) / 86400 / unit;
     rate := power(1 + annual_discount_rate, unit / 365.25) - 1;
 
-    DROP TABLE IF EXISTS pg_temp.crm_clv_refresh;
+    IF to_regclass('pg_temp.crm_clv_refresh') IS NOT NULL THEN
+        DROP TABLE pg_temp.crm_clv_refresh;
+    END IF;
     CREATE TEMP TABLE crm_clv_refresh ON COMMIT DROP AS
     SELECT s.customer_id, s.x, s.t_x, s.t_cal, s.mean_spend
       FROM crm.clv_summary(calibration_end, time_unit) s
