@@ -771,12 +771,13 @@ LogHQuad(double a, double b, double y)
 
 /*
  * log H(a, b, y), H = int_0^1 t^(a-1) (1 - y t)^-b dt, for a > 0, b > 0, y < 1:
- * the series sum_n (b)_n y^n / (n! (a + n)) when |y| <= 1/2, else quadrature.
+ * the series sum_n (b)_n y^n / (n! (a + n)) when 0 <= y <= 1/2, the same
+ * series after Pfaff's transformation when -1 <= y < 0, else quadrature.
  */
 static double
 LogH(double a, double b, double y)
 {
-	if (fabs(y) <= 0.5)
+	if (y >= 0 && y <= 0.5 && b * y < 200)
 	{
 		double		c = 1;
 		double		sum = 1 / a;
@@ -793,9 +794,12 @@ LogH(double a, double b, double y)
 				return log(sum);
 		}
 	}
-	if (y < -0.5 && y >= -1)
+	if (y < 0 && y >= -1 && a + 1 - b > 0 && (a + 1 - b) * y / (y - 1) < 200)
 	{
-		/* Pfaff: H(a, b, y) = (1 - y)^-a H(a, a + 1 - b, y / (y - 1)), argument in [1/3, 1/2] */
+		/*
+		 * Pfaff: H(a, b, y) = (1 - y)^-a H(a, a + 1 - b, y / (y - 1)), argument
+		 * in (0, 1/2]: terms of one sign again (a + 1 - b = r + x > 0 here).
+		 */
 		double		w = y / (y - 1);
 		double		bb = a + 1 - b;
 		double		c = 1;
@@ -831,6 +835,8 @@ ParetoLogF(double r, double alpha, double s, double beta, int32 x, double u)
 
 #define MAXPAR 4
 #define GTOL_STALL 1e-6
+/* parameters stay within e^-15 .. e^15: beyond, the fit is running to a boundary */
+#define PARAM_LOG_LIMIT 15
 
 /* Objective: mean negative log-likelihood at log-parameters th; gradient into g when g != NULL. */
 typedef double (*ObjFn) (void *ctx, const double *th, double *g);
@@ -955,7 +961,7 @@ Bfgs(Objective *o, double *th, double *fout, double gtol, int maxit)
 		{
 			for (i = 0; i < k; i++)
 				thn[i] = th[i] + step * p[i];
-			if (MaxAbs(thn, k) > 40)
+			if (MaxAbs(thn, k) > PARAM_LOG_LIMIT)
 				fn = INFINITY;
 			else
 				fn = ObjEval(o, thn, gn);
@@ -1048,7 +1054,7 @@ FitFromStarts(Objective *o, double starts[][MAXPAR], int nstarts, double gtol,
 
 		for (j = 0; j < o->k; j++)
 			th[j] = log(starts[i][j]);
-		conv = Bfgs(o, th, &f, gtol, o->analytic ? 1000 : 300);
+		conv = Bfgs(o, th, &f, gtol, o->analytic ? 1000 : 200);
 		if (isfinite(f) && (f < best - 1e-12 || (!best_conv && conv && f <= best + 1e-12)))
 		{
 			best = f;
