@@ -70,6 +70,8 @@ typedef struct ClvSample
 } ClvSample;
 
 #define CLV_SAMPLE_HDRSZ offsetof(ClvSample, rows)
+/* states of up to this many rows grow without merging equal rows (32 MB) */
+#define CLV_SAMPLE_COMPACT_ROWS (INT64CONST(1) << 20)
 #define CLV_SAMPLE_MAXCAP ((int64) ((MaxAllocSize - CLV_SAMPLE_HDRSZ) / sizeof(ClvRow)))
 
 /* Name of a sample's SQL type, for messages. */
@@ -119,6 +121,15 @@ RowCmp(const void *p, const void *q)
 	return 0;
 }
 
+/* sort_clv_rows(ClvRow *, size_t): PostgreSQL's sort template with RowCmp inlined. */
+#define ST_SORT sort_clv_rows
+#define ST_ELEMENT_TYPE ClvRow
+#define ST_COMPARE(a, b) RowCmp(a, b)
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 /* Sorts a sample's rows and merges equal ones, in place. */
 static void
 SampleCompact(ClvSample *s)
@@ -131,7 +142,7 @@ SampleCompact(ClvSample *s)
 		s->sorted = 1;
 		return;
 	}
-	qsort(s->rows, s->n, sizeof(ClvRow), RowCmp);
+	sort_clv_rows(s->rows, s->n);
 	for (i = 1; i < s->n; i++)
 	{
 		if (RowCmp(&s->rows[k], &s->rows[i]) == 0)
@@ -155,9 +166,13 @@ SampleReserve(ClvSample *s, int64 extra)
 
 	if (s->n + extra <= s->cap)
 		return s;
-	SampleCompact(s);
-	if (s->n + extra <= s->cap && s->n <= s->cap / 2)
-		return s;
+	/* small states just grow; large ones first merge equal rows */
+	if (s->cap >= CLV_SAMPLE_COMPACT_ROWS)
+	{
+		SampleCompact(s);
+		if (s->n + extra <= s->cap && s->n <= s->cap / 2)
+			return s;
+	}
 	cap = Max(s->cap * 2, s->n + extra);
 	cap = Min(cap, Max(CLV_SAMPLE_MAXCAP, s->n + extra));
 	t = SampleMake(s->dims, cap);
@@ -1111,6 +1126,7 @@ typedef struct FitData
 			   *pfT;
 	double		meanT;
 	double		meanm;
+	double	   *glmx;			/* spend: log(mean spend * x) per group */
 } FitData;
 
 static int
@@ -1275,6 +1291,9 @@ BuildFitData(ClvSample *s, bool pairs)
 	d->ix5 = palloc(sizeof(double) * (d->nux + 1));
 	d->ix6 = palloc(sizeof(double) * (d->nux + 1));
 	d->ix7 = palloc(sizeof(double) * (d->nux + 1));
+	d->glmx = palloc(sizeof(double) * Max(ng, 1));
+	for (i = 0; i < ng; i++)
+		d->glmx[i] = log(s->rows[i].a * s->rows[i].x);
 	if (pairs)
 	{
 		BuildPairs(d, d->gt, d->nut, &d->gpt, &d->pt_x, &d->pt_u, &d->npt);
@@ -1496,7 +1515,7 @@ GgObjective(void *ctx, const double *th, double *g)
 		int32		xi = d->gx[i];
 		double		x = d->ux[xi];
 		double		mx = d->ut[d->gt[i]] * x;
-		double		lmx = log(mx);
+		double		lmx = d->glmx[i];
 		double		lvm = log(v + mx);
 		double		w = d->w[i];
 
@@ -1722,7 +1741,7 @@ BgExpectedAlive(const double *p, int32 x, double T, double t)
 
 	if (t == 0)
 		return 0;
-	if (fabs(a - 1) >= 0.05 && c >= 0.5 && z <= 0.5)
+	if (fabs(a - 1) >= 0.05 && c >= 0.5 && z <= 0.9)
 	{
 		/* 2F1(m, bb; c; z): terms of one sign */
 		double		term = 1,
