@@ -219,8 +219,8 @@ BEGIN
     END LOOP;
 END $$;
 SELECT setseed(0.31);
-CREATE TABLE sim_bg AS SELECT * FROM pg_temp.sim_bgnbd(20000, 0.5, 4, 0.7, 2.5, 6, 4, 15);
-CREATE TABLE sim_pn AS SELECT * FROM pg_temp.sim_pareto(20000, 0.6, 5, 0.8, 12);
+CREATE TEMP TABLE sim_bg AS SELECT * FROM pg_temp.sim_bgnbd(20000, 0.5, 4, 0.7, 2.5, 6, 4, 15);
+CREATE TEMP TABLE sim_pn AS SELECT * FROM pg_temp.sim_pareto(20000, 0.6, 5, 0.8, 12);
 -- Tolerances are four standard errors of each estimate on these samples (relative
 -- standard errors from the inverse Hessian of the log-likelihood at the true
 -- parameters, computed with SciPy: BG/NBD r 1.3%, alpha 2.0%, a 4.5%, b 6.1%;
@@ -257,7 +257,8 @@ SELECT count(*) AS states, count(*) FILTER (WHERE a.st::text = b.st::text) AS eq
   FROM states a JOIN states_back b USING (k);
 
 -- Forced parallel plan: Partial Aggregate, the same fits as the serial plan.
-CREATE TABLE sim_bg_big AS SELECT s.* FROM sim_bg s, generate_series(1, 5);
+-- (regular tables in public: parallel workers cannot read temporary ones)
+CREATE TABLE public.sim_bg_big AS SELECT s.* FROM sim_bg s, generate_series(1, 5);
 ANALYZE sim_bg_big;
 CREATE TEMP TABLE serial_fits AS
 SELECT bgnbd_fit(x, t_x, t_cal) AS bg, paretonbd_fit(x, t_x, t_cal) AS pn,
@@ -267,7 +268,7 @@ SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 EXPLAIN (COSTS OFF) SELECT bgnbd_fit(x, t_x, t_cal) FROM sim_bg_big;
-CREATE TABLE parallel_fits AS
+CREATE TABLE public.parallel_fits AS
 SELECT bgnbd_fit(x, t_x, t_cal) AS bg, paretonbd_fit(x, t_x, t_cal) AS pn,
        gamma_gamma_fit(x, mean_spend) AS gg FROM sim_bg_big;
 RESET parallel_setup_cost;
@@ -303,7 +304,7 @@ SELECT customer_id, x, t_x, t_cal, mean_spend, first_purchase, last_purchase
 SELECT customer_id, x, t_x, round(t_cal::numeric, 6) AS t_cal, mean_spend
   FROM clv_summary('2026-03-01 00:00+00') ORDER BY customer_id;
 -- A user's table, quoted names, no amount column.
-CREATE TABLE "My Sales" ("Client" int, "When" date);
+CREATE TEMP TABLE "My Sales" ("Client" int, "When" date);
 INSERT INTO "My Sales" VALUES (1, '2026-01-01'), (1, '2026-01-03'), (2, '2026-01-02'), (NULL, '2026-01-02');
 SELECT * FROM clv_summary('2026-01-10', 'day', '"My Sales"', 'Client', 'When', NULL) ORDER BY 1;
 \set VERBOSITY default
@@ -349,3 +350,4 @@ SELECT count(*) AS on_board, min(clv_rank) AS top_rank, count(*) FILTER (WHERE n
 DELETE FROM purchase WHERE customer_id >= 9101;
 DELETE FROM customer_clv;
 DELETE FROM customer WHERE id >= 9101;
+DROP TABLE public.sim_bg_big, public.parallel_fits;

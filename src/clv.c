@@ -911,7 +911,7 @@ MaxAbs(const double *v, int k)
  * largest component fell below gtol; *fout gets the final value.
  */
 static bool
-Bfgs(Objective *o, double *th, double *fout, double gtol, int maxit)
+Bfgs(Objective *o, double *th, double *fout, double gtol, int maxit, double (*Hio)[MAXPAR])
 {
 	int			k = o->k;
 	double		H[MAXPAR][MAXPAR];
@@ -932,6 +932,12 @@ Bfgs(Objective *o, double *th, double *fout, double gtol, int maxit)
 	memset(H, 0, sizeof(H));
 	for (i = 0; i < k; i++)
 		H[i][i] = 1;
+	if (Hio != NULL && Hio[0][0] > 0)
+	{
+		/* a warm start: the inverse Hessian of a previous fit */
+		memcpy(H, Hio, sizeof(H));
+		fresh = false;
+	}
 	f = ObjEval(o, th, g);
 	if (!isfinite(f))
 	{
@@ -1042,6 +1048,8 @@ Bfgs(Objective *o, double *th, double *fout, double gtol, int maxit)
 			break;
 	}
 	*fout = f;
+	if (Hio != NULL)
+		memcpy(Hio, H, sizeof(H));
 	elog(DEBUG1, "clv fit: %d iterations, mean log-likelihood %.17g, largest gradient %g",
 		 it, -f, MaxAbs(g, k));
 	/* converged: gradient below gtol, or below GTOL_STALL where no decrease is left */
@@ -1054,8 +1062,10 @@ Bfgs(Objective *o, double *th, double *fout, double gtol, int maxit)
  */
 static bool
 FitFromStarts(Objective *o, double starts[][MAXPAR], int nstarts, double gtol,
-			  double n, double *best_th, double *ll)
+			  double n, double *best_th, double *ll, double (*Hio)[MAXPAR])
 {
+	double		Hbest[MAXPAR][MAXPAR];
+
 	double		best = INFINITY;
 	bool		best_conv = false;
 	int			i;
@@ -1067,19 +1077,29 @@ FitFromStarts(Objective *o, double starts[][MAXPAR], int nstarts, double gtol,
 		bool		conv;
 		int			j;
 
+		double		H[MAXPAR][MAXPAR];
+
+		/* the first start may come with an inverse Hessian */
+		if (i == 0 && Hio != NULL)
+			memcpy(H, Hio, sizeof(H));
+		else
+			H[0][0] = 0;
 		for (j = 0; j < o->k; j++)
 			th[j] = log(starts[i][j]);
-		conv = Bfgs(o, th, &f, gtol, o->analytic ? 1000 : 200);
+		conv = Bfgs(o, th, &f, gtol, o->analytic ? 1000 : 200, H);
 		if (isfinite(f) && (f < best - 1e-12 || (!best_conv && conv && f <= best + 1e-12)))
 		{
 			best = f;
 			best_conv = conv;
 			memcpy(best_th, th, sizeof(double) * o->k);
+			memcpy(Hbest, H, sizeof(H));
 		}
 		if (best_conv)
 			break;				/* a converged fit: the other starts are fallbacks */
 	}
 	*ll = -best * n;
+	if (Hio != NULL && isfinite(best))
+		memcpy(Hio, Hbest, sizeof(Hbest));
 	return best_conv && isfinite(best);
 }
 
@@ -1273,12 +1293,26 @@ BuildFitData(ClvSample *s, bool pairs)
 	}
 	d->meanT = d->n > 0 ? sumT / d->n : 1;
 	d->meanm = d->n > 0 ? summ / d->n : 1;
-	d->nut = Distinct(d->ut, ng);
-	d->nuT = Distinct(d->uT, ng);
-	for (i = 0; i < ng; i++)
+	if (s->dims == 3)
 	{
-		d->gt[i] = FindDouble(d->ut, d->nut, s->rows[i].a);
-		d->gT[i] = FindDouble(d->uT, d->nuT, s->rows[i].b);
+		d->nut = Distinct(d->ut, ng);
+		d->nuT = Distinct(d->uT, ng);
+		for (i = 0; i < ng; i++)
+		{
+			d->gt[i] = FindDouble(d->ut, d->nut, s->rows[i].a);
+			d->gT[i] = FindDouble(d->uT, d->nuT, s->rows[i].b);
+		}
+	}
+	else
+	{
+		/* spend: one mean spend per group, no shared times */
+		d->nut = ng;
+		d->nuT = 0;
+		for (i = 0; i < ng; i++)
+		{
+			d->ut[i] = s->rows[i].a;
+			d->gt[i] = (int32) i;
+		}
 	}
 	d->lt = palloc(sizeof(double) * Max(d->nut, 1));
 	d->lT = palloc(sizeof(double) * Max(d->nuT, 1));
@@ -1540,6 +1574,95 @@ GgObjective(void *ctx, const double *th, double *g)
  * Final functions: the fitted parameters as a composite
  * ------------------------------------------------------------------------ */
 
+/* Starting points of a model, from its data. */
+typedef void (*StartsFn) (FitData *d, double starts[][MAXPAR]);
+
+#define WARM_ROWS 20000
+
+/*
+ * Fits a model to a sample.  A large sample is first fitted on every k-th of
+ * its (sorted) rows, about WARM_ROWS of them, and the full fit starts from
+ * there, which saves most of the passes over the full data.
+ */
+static bool
+FitModel(ClvSample *s, ObjFn fn, int k, bool analytic, bool pairs, StartsFn mkstarts,
+		 double gtol, double *th, double *ll, double *n)
+{
+	FitData    *d;
+	Objective	o;
+	double		starts[4][MAXPAR];
+	double		Hw[MAXPAR][MAXPAR];
+	int			nst = 0,
+				j;
+
+	SampleCompact(s);
+	if (s->n > 2 * WARM_ROWS)
+	{
+		int64		step = s->n / WARM_ROWS;
+		ClvSample  *sub = SampleMake(s->dims, s->n / step + 1);
+		FitData    *ds;
+		double		ths[MAXPAR],
+					lls;
+		int64		i;
+
+		for (i = 0; i < s->n; i += step)
+			sub->rows[sub->n++] = s->rows[i];
+		sub->sorted = 1;
+		ds = BuildFitData(sub, pairs);
+		o.f = fn;
+		o.ctx = ds;
+		o.k = k;
+		o.analytic = analytic;
+		mkstarts(ds, starts + 1);
+		Hw[0][0] = 0;
+		(void) FitFromStarts(&o, starts + 1, 3, gtol, ds->n, ths, &lls, Hw);
+		for (j = 0; j < k; j++)
+			starts[0][j] = exp(ths[j]);
+		nst = 1;
+	}
+	d = BuildFitData(s, pairs);
+	mkstarts(d, starts + nst);
+	o.f = fn;
+	o.ctx = d;
+	o.k = k;
+	o.analytic = analytic;
+	*n = d->n;
+	return FitFromStarts(&o, starts, nst + 3, gtol, d->n, th, ll, nst ? Hw : NULL);
+}
+
+/* Starting points: BG/NBD. */
+static void
+BgStarts(FitData *d, double st[][MAXPAR])
+{
+	double		mt = Max(d->meanT, 1e-3);
+
+	st[0][0] = 1; st[0][1] = mt; st[0][2] = 1; st[0][3] = 1;
+	st[1][0] = 1; st[1][1] = 1; st[1][2] = 1; st[1][3] = 1;
+	st[2][0] = 0.5; st[2][1] = mt / 4; st[2][2] = 0.5; st[2][3] = 3;
+}
+
+/* Starting points: Pareto/NBD. */
+static void
+ParetoStarts(FitData *d, double st[][MAXPAR])
+{
+	double		mt = Max(d->meanT, 1e-3);
+
+	st[0][0] = 1; st[0][1] = mt; st[0][2] = 1; st[0][3] = mt;
+	st[1][0] = 1; st[1][1] = 1; st[1][2] = 1; st[1][3] = 1;
+	st[2][0] = 0.5; st[2][1] = mt / 4; st[2][2] = 0.5; st[2][3] = mt * 4;
+}
+
+/* Starting points: Gamma-Gamma. */
+static void
+GgStarts(FitData *d, double st[][MAXPAR])
+{
+	double		mm = Max(d->meanm, 1e-6);
+
+	st[0][0] = 1; st[0][1] = 2; st[0][2] = mm;
+	st[1][0] = 1; st[1][1] = 1; st[1][2] = 1;
+	st[2][0] = 5; st[2][1] = 5; st[2][2] = mm * 4;
+}
+
 /* Builds the result row: k parameters, loglik, n, converged. */
 static Datum
 FitResult(FunctionCallInfo fcinfo, int k, const double *par, double ll, double n, bool conv)
@@ -1570,31 +1693,20 @@ PG_FUNCTION_INFO_V1(bgnbd_fit_final);
 Datum
 bgnbd_fit_final(PG_FUNCTION_ARGS)
 {
-	ClvSample  *s;
-	FitData    *d;
-	Objective	o;
 	double		th[MAXPAR],
 				par[MAXPAR],
-				ll;
-	double		starts[3][MAXPAR];
+				ll,
+				n;
 	bool		conv;
 	int			i;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	s = SampleArgCopy(PG_GETARG_DATUM(0));
-	d = BuildFitData(s, false);
-	o.f = BgObjective;
-	o.ctx = d;
-	o.k = 4;
-	o.analytic = true;
-	starts[0][0] = 1; starts[0][1] = Max(d->meanT, 1e-3); starts[0][2] = 1; starts[0][3] = 1;
-	starts[1][0] = 1; starts[1][1] = 1; starts[1][2] = 1; starts[1][3] = 1;
-	starts[2][0] = 0.5; starts[2][1] = Max(d->meanT, 1e-3) / 4; starts[2][2] = 0.5; starts[2][3] = 3;
-	conv = FitFromStarts(&o, starts, 3, GTOL_ANALYTIC, d->n, th, &ll);
+	conv = FitModel(SampleArgCopy(PG_GETARG_DATUM(0)), BgObjective, 4, true, false, BgStarts,
+					GTOL_ANALYTIC, th, &ll, &n);
 	for (i = 0; i < 4; i++)
 		par[i] = exp(th[i]);
-	PG_RETURN_DATUM(FitResult(fcinfo, 4, par, ll, d->n, conv));
+	PG_RETURN_DATUM(FitResult(fcinfo, 4, par, ll, n, conv));
 }
 
 PG_FUNCTION_INFO_V1(paretonbd_fit_final);
@@ -1602,31 +1714,20 @@ PG_FUNCTION_INFO_V1(paretonbd_fit_final);
 Datum
 paretonbd_fit_final(PG_FUNCTION_ARGS)
 {
-	ClvSample  *s;
-	FitData    *d;
-	Objective	o;
 	double		th[MAXPAR],
 				par[MAXPAR],
-				ll;
-	double		starts[3][MAXPAR];
+				ll,
+				n;
 	bool		conv;
 	int			i;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	s = SampleArgCopy(PG_GETARG_DATUM(0));
-	d = BuildFitData(s, true);
-	o.f = ParetoObjective;
-	o.ctx = d;
-	o.k = 4;
-	o.analytic = false;
-	starts[0][0] = 1; starts[0][1] = Max(d->meanT, 1e-3); starts[0][2] = 1; starts[0][3] = Max(d->meanT, 1e-3);
-	starts[1][0] = 1; starts[1][1] = 1; starts[1][2] = 1; starts[1][3] = 1;
-	starts[2][0] = 0.5; starts[2][1] = Max(d->meanT, 1e-3) / 4; starts[2][2] = 0.5; starts[2][3] = Max(d->meanT, 1e-3) * 4;
-	conv = FitFromStarts(&o, starts, 3, GTOL_NUMERIC, d->n, th, &ll);
+	conv = FitModel(SampleArgCopy(PG_GETARG_DATUM(0)), ParetoObjective, 4, false, true, ParetoStarts,
+					GTOL_NUMERIC, th, &ll, &n);
 	for (i = 0; i < 4; i++)
 		par[i] = exp(th[i]);
-	PG_RETURN_DATUM(FitResult(fcinfo, 4, par, ll, d->n, conv));
+	PG_RETURN_DATUM(FitResult(fcinfo, 4, par, ll, n, conv));
 }
 
 PG_FUNCTION_INFO_V1(gamma_gamma_fit_final);
@@ -1634,31 +1735,20 @@ PG_FUNCTION_INFO_V1(gamma_gamma_fit_final);
 Datum
 gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 {
-	ClvSample  *s;
-	FitData    *d;
-	Objective	o;
 	double		th[MAXPAR],
 				par[MAXPAR],
-				ll;
-	double		starts[3][MAXPAR];
+				ll,
+				n;
 	bool		conv;
 	int			i;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	s = SampleArgCopy(PG_GETARG_DATUM(0));
-	d = BuildFitData(s, false);
-	o.f = GgObjective;
-	o.ctx = d;
-	o.k = 3;
-	o.analytic = true;
-	starts[0][0] = 1; starts[0][1] = 2; starts[0][2] = Max(d->meanm, 1e-6);
-	starts[1][0] = 1; starts[1][1] = 1; starts[1][2] = 1;
-	starts[2][0] = 5; starts[2][1] = 5; starts[2][2] = Max(d->meanm, 1e-6) * 4;
-	conv = FitFromStarts(&o, starts, 3, GTOL_ANALYTIC, d->n, th, &ll);
+	conv = FitModel(SampleArgCopy(PG_GETARG_DATUM(0)), GgObjective, 3, true, false, GgStarts,
+					GTOL_ANALYTIC, th, &ll, &n);
 	for (i = 0; i < 3; i++)
 		par[i] = exp(th[i]);
-	PG_RETURN_DATUM(FitResult(fcinfo, 3, par, ll, d->n, conv));
+	PG_RETURN_DATUM(FitResult(fcinfo, 3, par, ll, n, conv));
 }
 
 /* ------------------------------------------------------------------------
