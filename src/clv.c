@@ -22,9 +22,11 @@
  * Pareto/NBD needs F(u) = int_u^inf (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau,
  * which is (alpha+u)^-(r+s+x) H(r+s+x, s+1, (alpha-beta)/(alpha+u)) with
  * H(a, b, y) = int_0^1 t^(a-1) (1 - y t)^-b dt = 2F1(a, b; a+1; y) / a
- * (Euler's integral).  For |y| <= 1/2 we sum the power series of 2F1 (terms of
- * one sign, or alternating and decreasing); otherwise we integrate with the
- * tanh-sinh rule, refining the step until two levels agree.  See doc/clv.md.
+ * (Euler's integral).  For 0 <= y <= 1/2 we sum the power series of 2F1, for
+ * -1 <= y < 0 the same series after Pfaff's transformation (terms of one sign
+ * in both cases); otherwise we integrate with the tanh-sinh rule, refining
+ * the step until two levels agree.  Large fits start from a fit on a
+ * subsample of the distinct rows.  See doc/clv.md.
  */
 #include "postgres.h"
 
@@ -1140,8 +1142,7 @@ typedef struct FitData
 			   *ix3,
 			   *ix4,
 			   *ix5,
-			   *ix6,
-			   *ix7;
+			   *ix6;
 	double	   *pft,
 			   *pfT;
 	double		meanT;
@@ -1324,7 +1325,6 @@ BuildFitData(ClvSample *s, bool pairs)
 	d->ix4 = palloc(sizeof(double) * (d->nux + 1));
 	d->ix5 = palloc(sizeof(double) * (d->nux + 1));
 	d->ix6 = palloc(sizeof(double) * (d->nux + 1));
-	d->ix7 = palloc(sizeof(double) * (d->nux + 1));
 	d->glmx = palloc(sizeof(double) * Max(ng, 1));
 	for (i = 0; i < ng; i++)
 		d->glmx[i] = log(s->rows[i].a * s->rows[i].x);
@@ -1776,6 +1776,46 @@ ReadParams(HeapTupleHeader t, int k, double *par, const char *model)
 	}
 }
 
+/*
+ * The parameters of argument argno (0 or 1), read once per distinct value: a
+ * scoring query passes the same composite on every row, and reading it
+ * costs a type cache lookup per field.
+ */
+#define PARAM_CACHE_BYTES 192
+
+typedef struct ParamCache
+{
+	int32		len[2];
+	double		par[2][MAXPAR];
+	char		raw[2][PARAM_CACHE_BYTES];
+} ParamCache;
+
+static void
+ReadParamsArg(FunctionCallInfo fcinfo, int argno, int k, double *par, const char *model)
+{
+	HeapTupleHeader t = PG_GETARG_HEAPTUPLEHEADER(argno);
+	int32		len = (int32) HeapTupleHeaderGetDatumLength(t);
+	ParamCache *c = (ParamCache *) fcinfo->flinfo->fn_extra;
+
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ParamCache));
+		fcinfo->flinfo->fn_extra = c;
+	}
+	if (c->len[argno] == len && memcmp(c->raw[argno], t, len) == 0)
+	{
+		memcpy(par, c->par[argno], sizeof(double) * k);
+		return;
+	}
+	ReadParams(t, k, par, model);
+	if (len <= PARAM_CACHE_BYTES)
+	{
+		memcpy(c->raw[argno], t, len);
+		memcpy(c->par[argno], par, sizeof(double) * k);
+		c->len[argno] = len;
+	}
+}
+
 /* Rejects a negative or non-finite prediction horizon. */
 static void
 CheckHorizon(double t)
@@ -1942,7 +1982,7 @@ bgnbd_p_alive(PG_FUNCTION_ARGS)
 				T;
 	int32		x;
 
-	ReadParams(PG_GETARG_HEAPTUPLEHEADER(0), 4, p, "BG/NBD");
+	ReadParamsArg(fcinfo, 0, 4, p, "BG/NBD");
 	ReadCustomer(fcinfo, 1, &x, &t_x, &T);
 	PG_RETURN_FLOAT8(BgPAlive(p, x, t_x, T));
 }
@@ -1958,7 +1998,7 @@ bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 				T;
 	int32		x;
 
-	ReadParams(PG_GETARG_HEAPTUPLEHEADER(0), 4, p, "BG/NBD");
+	ReadParamsArg(fcinfo, 0, 4, p, "BG/NBD");
 	t = PG_GETARG_FLOAT8(1);
 	CheckHorizon(t);
 	ReadCustomer(fcinfo, 2, &x, &t_x, &T);
@@ -1975,7 +2015,7 @@ paretonbd_p_alive(PG_FUNCTION_ARGS)
 				T;
 	int32		x;
 
-	ReadParams(PG_GETARG_HEAPTUPLEHEADER(0), 4, p, "Pareto/NBD");
+	ReadParamsArg(fcinfo, 0, 4, p, "Pareto/NBD");
 	ReadCustomer(fcinfo, 1, &x, &t_x, &T);
 	PG_RETURN_FLOAT8(ParetoPAlive(p, x, t_x, T));
 }
@@ -1991,7 +2031,7 @@ paretonbd_expected_purchases(PG_FUNCTION_ARGS)
 				T;
 	int32		x;
 
-	ReadParams(PG_GETARG_HEAPTUPLEHEADER(0), 4, p, "Pareto/NBD");
+	ReadParamsArg(fcinfo, 0, 4, p, "Pareto/NBD");
 	t = PG_GETARG_FLOAT8(1);
 	CheckHorizon(t);
 	ReadCustomer(fcinfo, 2, &x, &t_x, &T);
@@ -2038,7 +2078,7 @@ gamma_gamma_expected_spend(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) || !ReadSpend(fcinfo, 1, &x, &m))
 		PG_RETURN_NULL();
-	ReadParams(PG_GETARG_HEAPTUPLEHEADER(0), 3, p, "Gamma-Gamma");
+	ReadParamsArg(fcinfo, 0, 3, p, "Gamma-Gamma");
 	PG_RETURN_FLOAT8(GgExpectedSpend(p, x, m));
 }
 
@@ -2071,8 +2111,8 @@ ClvCommon(FunctionCallInfo fcinfo, bool pareto)
 	for (i = 0; i < 8; i++)
 		if (PG_ARGISNULL(i) && i != 5)
 			PG_RETURN_NULL();
-	ReadParams(PG_GETARG_HEAPTUPLEHEADER(0), 4, p, pareto ? "Pareto/NBD" : "BG/NBD");
-	ReadParams(PG_GETARG_HEAPTUPLEHEADER(1), 3, gg, "Gamma-Gamma");
+	ReadParamsArg(fcinfo, 0, 4, p, pareto ? "Pareto/NBD" : "BG/NBD");
+	ReadParamsArg(fcinfo, 1, 3, gg, "Gamma-Gamma");
 	ReadCustomer(fcinfo, 2, &x, &t_x, &T);
 	xs = x;
 	if (x > 0)
