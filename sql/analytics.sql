@@ -426,3 +426,8 @@ INSERT INTO survey_response (customer_id, responded_at, nps_score, csat_score, r
 SELECT * FROM nps_monthly ORDER BY month, breakdown, tier, segment;
 RESET TimeZone;
 DROP TABLE "Buys";
+-- Leave crm's tables as they were for the tests that follow.
+DELETE FROM survey_response WHERE customer_id IN (9001, 9002, 9003) OR customer_id IS NULL;
+DELETE FROM customer_rfm_score WHERE customer_id IN (9001, 9002);
+DELETE FROM purchase WHERE customer_id IN (9001, 9002);
+DELETE FROM customer WHERE id IN (9001, 9002, 9003);
