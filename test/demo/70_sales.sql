@@ -134,6 +134,8 @@ RETURNING customer_id, plan, due_on, outcome;
 
 \echo
 \echo '== Customer 360: everything about one customer in one row'
+-- CLV scores of the real history (the CLV stop above rolled its what-if back).
+SELECT refresh_clv(model => 'bgnbd', churn_threshold => 0.5) AS scored \gset
 \x on
 SELECT * FROM customer_360 WHERE customer_id = (SELECT customer_id FROM customer_rfm_score WHERE segment = 'Champions' ORDER BY monetary DESC LIMIT 1);
 \x off
