@@ -432,7 +432,8 @@ audit(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("crm.audit() must be called as a trigger")));
+				 errmsg("crm.audit() must be called as a trigger"),
+				 errhint("Attach it with CREATE TRIGGER ... EXECUTE FUNCTION crm.audit(), or use crm.enable_audit().")));
 	td = (TriggerData *) fcinfo->context;
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) && TRIGGER_FIRED_AFTER(td->tg_event))
 	{
@@ -454,7 +455,9 @@ audit(PG_FUNCTION_ARGS)
 	if (RelationGetRelid(rel) == AuditLogRelid())
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("crm.audit() cannot audit crm.audit_log itself")));
+				 errmsg("crm.audit() cannot audit crm.audit_log itself"),
+				 errdetail("Every entry would write another entry."),
+				 errhint("Drop the trigger from crm.audit_log; the log is append-only already.")));
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
 	{
@@ -475,7 +478,8 @@ audit(PG_FUNCTION_ARGS)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("crm.audit() handles INSERT, UPDATE and DELETE only")));
+				 errmsg("crm.audit() handles INSERT, UPDATE and DELETE only"),
+				 errhint("Fire it AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW.")));
 	keytup = newtup ? newtup : oldtup;
 
 	/* Arguments: secret columns and customer=COLUMN. */
@@ -608,7 +612,8 @@ log_access(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("rows must not be negative"),
-				 errdetail("rows is " INT64_FORMAT ".", rows)));
+				 errdetail("rows is " INT64_FORMAT ".", rows),
+				 errhint("Pass the number of rows that were read.")));
 	AuditInsert(relation, "READ", false, 0, NULL, NULL, NULL, NULL, true, rows, purpose);
 	alert = crm_export_alert_rows >= 0 && rows > crm_export_alert_rows;
 	if (alert)
