@@ -25,6 +25,6 @@ crm_build
 crm_start
 crm_psql -c "CREATE EXTENSION crm"
 crm_log "server fuzzing"
-PGOPTIONS="-c crm_fuzz.binary=${FUZZ_BINARY:-2000}" crm_psql -v n="${FUZZ_SQL:-20000}" -f "$CRM_TOP/test/fuzz/fuzz.sql"
+PGOPTIONS="-c crm_fuzz.binary=${FUZZ_BINARY:-2000} -c crm_fuzz.states=${FUZZ_STATES:-5000}" crm_psql -v n="${FUZZ_SQL:-20000}" -f "$CRM_TOP/test/fuzz/fuzz.sql"
 crm_psql -c "SELECT 1 AS server_still_up" >/dev/null
 echo "fuzz: no findings"
