@@ -24,6 +24,7 @@
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "pgtime.h"
 #include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -136,6 +137,7 @@ PeriodOf(TimestampTz t, int period)
 	fsec_t		fsec;
 	int			tz;
 	int64		d;
+	long		gmtoff;
 
 	if (TIMESTAMP_NOT_FINITE(t))
 		ereport(ERROR,
@@ -143,7 +145,17 @@ PeriodOf(TimestampTz t, int period)
 				 errmsg("purchase time must be finite"),
 				 errdetail("An infinite time falls in no period."),
 				 errhint("Filter the purchases in a view and pass the view as source.")));
-	if (timestamp2tm(t, &tz, &tm, &fsec, NULL, NULL) != 0)
+	if (pg_get_timezone_offset(session_timezone, &gmtoff))
+	{
+		/* a zone without daylight saving time (UTC...): plain arithmetic */
+		d = FloorDiv(t + (int64) gmtoff * USECS_PER_SEC, USECS_PER_DAY);
+		if (period == RP_DAY)
+			return (int32) d;
+		if (period == RP_WEEK)
+			return (int32) FloorDiv(d - 2, 7);
+		j2date((int) (d + POSTGRES_EPOCH_JDATE), &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+	}
+	else if (timestamp2tm(t, &tz, &tm, &fsec, NULL, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range"),
@@ -439,54 +451,78 @@ RetXGetFlatSize(ExpandedObjectHeader *eohptr)
 	return sz;
 }
 
-static int
-SlotPtrCmp(const void *a, const void *b)
+/* An entry of a flat state with its bitmap words. */
+typedef struct EntryRef
 {
-	int64		p = (*(RetSlot *const *) a)->customer;
-	int64		q = (*(RetSlot *const *) b)->customer;
+	const RetEntry *e;
+	const uint64 *w;
+} EntryRef;
+
+static int
+EntryRefCmp(const void *a, const void *b)
+{
+	int64		p = ((const EntryRef *) a)->e->customer;
+	int64		q = ((const EntryRef *) b)->e->customer;
 
 	return p < q ? -1 : (p > q ? 1 : 0);
 }
 
-/* The flat form, customers in id order (so equal states are equal bytes). */
+/* The entries of a flat state ordered by customer, for a stable text form. */
+static EntryRef *
+SortedEntries(RetFlat *f)
+{
+	EntryRef   *v = (EntryRef *) palloc_extended(Max(f->ncust, 1) * sizeof(EntryRef), MCXT_ALLOC_HUGE);
+	const uint64 *w = RetFlatWords(f);
+	int64		i;
+
+	for (i = 0; i < f->ncust; i++)
+	{
+		v[i].e = &f->e[i];
+		v[i].w = w;
+		w += f->e[i].nwords;
+	}
+	qsort(v, f->ncust, sizeof(EntryRef), EntryRefCmp);
+	return v;
+}
+
+/* The flat form: the customers in hash order (text output sorts them). */
 static void
 RetXFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
 {
 	RetX	   *x = (RetX *) eohptr;
 	RetFlat    *f = (RetFlat *) result;
-	RetSlot   **v = (RetSlot **) palloc(Max(x->used, 1) * sizeof(RetSlot *));
 	uint64	   *w;
 	int64		i,
 				n = 0;
 
-	for (i = 0; i < x->capacity; i++)
-		if (x->slots[i].count > 0)
-			v[n++] = &x->slots[i];
-	Assert(n == x->used);
-	qsort(v, n, sizeof(RetSlot *), SlotPtrCmp);
 	memset(f, 0, RET_FLAT_HDRSZ);
 	SET_VARSIZE(f, allocated_size);
 	f->version = RET_VERSION;
 	f->period = x->period;
-	f->ncust = n;
+	f->ncust = x->used;
 	w = RetFlatWords(f);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < x->capacity; i++)
 	{
-		RetEntry   *e = &f->e[i];
-		int32		nw = SlotUsedWords(v[i]);
+		RetSlot    *s = &x->slots[i];
+		RetEntry   *e;
+		int32		nw;
 
-		e->customer = v[i]->customer;
-		e->count = v[i]->count;
-		e->first = v[i]->first;
-		e->last = v[i]->last;
-		e->base = v[i]->base;
+		if (s->count == 0)
+			continue;
+		e = &f->e[n++];
+		nw = SlotUsedWords(s);
+		e->customer = s->customer;
+		e->count = s->count;
+		e->first = s->first;
+		e->last = s->last;
+		e->base = s->base;
 		e->nwords = nw;
-		memcpy(w, SlotWords(v[i]), nw * sizeof(uint64));
+		memcpy(w, SlotWords(s), nw * sizeof(uint64));
 		w += nw;
 		f->nwords += nw;
 	}
+	Assert(n == x->used);
 	Assert((char *) w - (char *) f == (ptrdiff_t) allocated_size);
-	pfree(v);
 }
 
 static const ExpandedObjectMethods RetXMethods = {
@@ -770,7 +806,7 @@ Datum
 retention_state_out(PG_FUNCTION_ARGS)
 {
 	RetFlat    *f = RetFlatFrom(PG_GETARG_DATUM(0));
-	const uint64 *w = RetFlatWords(f);
+	EntryRef   *v = SortedEntries(f);
 	StringInfoData buf;
 	int64		i;
 
@@ -778,7 +814,8 @@ retention_state_out(PG_FUNCTION_ARGS)
 	appendStringInfo(&buf, "{%s:", PeriodNames[f->period]);
 	for (i = 0; i < f->ncust; i++)
 	{
-		RetEntry   *e = &f->e[i];
+		const RetEntry *e = v[i].e;
+		const uint64 *w = v[i].w;
 		bool		firstbit = true;
 		int32		k;
 
@@ -801,7 +838,6 @@ retention_state_out(PG_FUNCTION_ARGS)
 			}
 		}
 		appendStringInfoString(&buf, "})");
-		w += e->nwords;
 	}
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_CSTRING(buf.data);
@@ -812,7 +848,7 @@ Datum
 retention_state_send(PG_FUNCTION_ARGS)
 {
 	RetFlat    *f = RetFlatFrom(PG_GETARG_DATUM(0));
-	const uint64 *w = RetFlatWords(f);
+	EntryRef   *v = SortedEntries(f);
 	StringInfoData buf;
 	int64		i;
 	int32		k;
@@ -822,7 +858,8 @@ retention_state_send(PG_FUNCTION_ARGS)
 	pq_sendint64(&buf, f->ncust);
 	for (i = 0; i < f->ncust; i++)
 	{
-		RetEntry   *e = &f->e[i];
+		const RetEntry *e = v[i].e;
+		const uint64 *w = v[i].w;
 
 		pq_sendint64(&buf, e->customer);
 		pq_sendint64(&buf, e->count);
@@ -832,7 +869,6 @@ retention_state_send(PG_FUNCTION_ARGS)
 		pq_sendint32(&buf, e->nwords);
 		for (k = 0; k < e->nwords; k++)
 			pq_sendint64(&buf, (int64) w[k]);
-		w += e->nwords;
 	}
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
