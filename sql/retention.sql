@@ -44,6 +44,11 @@ SELECT retention_collect(who, at, 'fortnight') FROM rb;
 SELECT retention_collect(who, at, NULL) FROM rb;
 SELECT retention_collect(who, at, CASE WHEN who = 3 THEN 'week' ELSE 'month' END) FROM rb;
 SELECT retention_collect(1, 'infinity'::timestamptz);
+-- At most 2^20 periods from a customer's first to last: 2,870 years of days
+-- (later, then earlier purchase: the bitmap would have to grow, then shift).
+SELECT retention_collect(1, t, 'day') FROM (VALUES ('2000-01-01'::timestamptz), ('4900-01-01')) v(t);
+SELECT retention_collect(1, t, 'day') FROM (VALUES ('4900-01-01'::timestamptz), ('2000-01-01')) v(t);
+SELECT retention_collect(1, t, 'year') FROM (VALUES ('4900-01-01'::timestamptz), ('2000-01-01')) v(t);
 SELECT * FROM retention_cohorts((SELECT retention_collect(who, at) FROM rb), -1);
 
 -- ---------------------------------------------------------------------------
@@ -53,6 +58,18 @@ SELECT s::text = s::text::retention_state::text AS round_trip, p
   FROM (SELECT p, retention_collect(who, at, p) AS s
           FROM rb, (VALUES ('day'), ('week'), ('month'), ('quarter'), ('year')) v(p) GROUP BY p) x
  ORDER BY p;
+-- Binary round trip.
+CREATE TEMP TABLE rstates (id int, s retention_state);
+INSERT INTO rstates VALUES
+    (1, (SELECT retention_collect(who, at, 'day') FROM rb)),
+    (2, (SELECT retention_collect(who, at, 'week') FROM rb)),
+    (3, '{year:}'), (4, NULL);
+\getenv abs_builddir PG_ABS_BUILDDIR
+\set f :abs_builddir '/results/retention_state.bin'
+COPY rstates TO :'f' WITH (FORMAT binary);
+CREATE TEMP TABLE rstates_back (id int, s retention_state);
+COPY rstates_back FROM :'f' WITH (FORMAT binary);
+SELECT a.id, a.s::text IS NOT DISTINCT FROM b.s::text AS equal FROM rstates a JOIN rstates_back b USING (id) ORDER BY 1;
 SELECT '{year:}'::retention_state;
 SELECT '{month:(7,2,2023-12-31 23:59:59.999999+00,2024-01-01 00:00:00+00,{2023-12-01,2024-01-01})}'::retention_state;
 SELECT '{month:(7,2,0044-03-15 12:00:00+00 BC,2024-01-01 00:00:00+00,{0044-03-01 BC,2024-01-01})}'::retention_state;

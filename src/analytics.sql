@@ -326,7 +326,7 @@ CREATE AGGREGATE crm.retention_collect(customer_id bigint, purchased_at timestam
     SFUNC = crm.retention_collect_trans,
     STYPE = crm.retention_state,
     FINALFUNC = crm.retention_collect_final,
-    FINALFUNC_MODIFY = READ_WRITE,
+    FINALFUNC_MODIFY = READ_ONLY,
     COMBINEFUNC = crm.retention_collect_combine,
     PARALLEL = SAFE
 );
@@ -335,7 +335,7 @@ CREATE AGGREGATE crm.retention_collect(customer_id bigint, purchased_at timestam
     SFUNC = crm.retention_collect_trans,
     STYPE = crm.retention_state,
     FINALFUNC = crm.retention_collect_final,
-    FINALFUNC_MODIFY = READ_WRITE,
+    FINALFUNC_MODIFY = READ_ONLY,
     COMBINEFUNC = crm.retention_collect_combine,
     PARALLEL = SAFE
 );

@@ -38,7 +38,7 @@
 #define RET_VERSION 1
 #define RET_MAX_SPAN (1 << 20)		/* periods from a customer's first to last */
 #define RET_MAXCAP ((int64) 1 << 24)	/* hash slots: 12M customers */
-#define RET_MAX_COHORT_RANGE (1 << 24)	/* periods from the first cohort to the end */
+#define RET_MAX_COHORT_RANGE (1 << 22)	/* periods from the first cohort to the end */
 
 enum
 {
@@ -576,6 +576,23 @@ RetFlatFrom(Datum d)
 		f->period < RP_DAY || f->period > RP_YEAR || f->ncust < 0 || f->nwords < 0 ||
 		VARSIZE(f) != RET_FLAT_HDRSZ + f->ncust * sizeof(RetEntry) + f->nwords * sizeof(uint64))
 		BadState("The value's header does not match its size.");
+	{
+		/* each customer's bitmap within the value, its first period set */
+		const uint64 *w = RetFlatWords(f);
+		int64		i,
+					words = 0;
+
+		for (i = 0; i < f->ncust; i++)
+		{
+			int32		nw = f->e[i].nwords;
+
+			if (nw < 1 || nw > RET_MAX_SPAN / 64 || words + nw > f->nwords || (w[words] & 1) == 0)
+				BadState("A customer's bitmap does not fit the value or lacks its first period.");
+			words += nw;
+		}
+		if (words != f->nwords)
+			BadState("The bitmaps do not fill the value.");
+	}
 	return f;
 }
 
@@ -1121,7 +1138,7 @@ retention_cohorts(PG_FUNCTION_ARGS)
 			active[c] = (int64 *) palloc0(len * sizeof(int64));
 		}
 		sizes[c]++;
-		for (k = 0; k < e->nwords; k++)
+		for (k = 0; k < e->nwords && (int64) k * 64 < len; k++)
 		{
 			uint64		v = w[k];
 
