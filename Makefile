@@ -17,7 +17,7 @@ OBJS = \
 	src/rfm.o \
 	src/sla.o src/workflow.o \
 	src/sales.o \
-	src/analytics.o \
+	src/analytics.o src/retention.o \
 	src/clv.o \
 	src/security.o
 
@@ -59,7 +59,7 @@ DATA_built = crm--$(EXTVERSION).sql $(UPGRADE)
 DATA       = $(wildcard src/history/crm--*.sql)
 
 # pg_regress tests in sql/ with expected output in expected/.
-REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow analytics clv sales marketing service security catalog extension
+REGRESS = email phone similarity schema quality merge tagset rfm tier sla workflow analytics clv sales marketing service security retention catalog extension
 REGRESS_OPTS = --load-extension=crm
 
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

@@ -285,6 +285,72 @@ COMMENT ON COLUMN crm.nps_monthly.ratings IS 'per-dimension count and mean of th
 
 -- Retention: cohorts, repeat purchases and the purchase cycle of any purchase table.
 
+CREATE TYPE crm.retention_state;
+CREATE FUNCTION crm.retention_state_in(cstring) RETURNS crm.retention_state
+    AS 'MODULE_PATHNAME', 'retention_state_in' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.retention_state_in(cstring) IS 'text input of crm.retention_state: {period:(customer,purchases,first purchase,last purchase,{active period,...}),...}';
+CREATE FUNCTION crm.retention_state_out(crm.retention_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'retention_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.retention_state_out(crm.retention_state) IS 'text output of crm.retention_state, ordered by customer, times in ISO 8601 at UTC, active periods as their first day';
+CREATE FUNCTION crm.retention_state_recv(internal) RETURNS crm.retention_state
+    AS 'MODULE_PATHNAME', 'retention_state_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.retention_state_recv(internal) IS 'binary input of crm.retention_state';
+CREATE FUNCTION crm.retention_state_send(crm.retention_state) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'retention_state_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.retention_state_send(crm.retention_state) IS 'binary output of crm.retention_state';
+CREATE TYPE crm.retention_state (
+    INPUT = crm.retention_state_in,
+    OUTPUT = crm.retention_state_out,
+    RECEIVE = crm.retention_state_recv,
+    SEND = crm.retention_state_send,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = extended
+);
+COMMENT ON TYPE crm.retention_state IS 'state of crm.retention_collect: for every customer the purchases, first and last purchase and the set of periods (of one unit: day, week, month, quarter or year) with a purchase; exact text and binary round trip, so partial aggregates can be combined anywhere';
+
+CREATE FUNCTION crm.retention_collect_trans(crm.retention_state, bigint, timestamptz) RETURNS crm.retention_state
+    AS 'MODULE_PATHNAME', 'retention_collect_trans' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.retention_collect_trans(crm.retention_state, bigint, timestamptz) IS 'transition function of crm.retention_collect by month';
+CREATE FUNCTION crm.retention_collect_trans(crm.retention_state, bigint, timestamptz, text) RETURNS crm.retention_state
+    AS 'MODULE_PATHNAME', 'retention_collect_trans' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.retention_collect_trans(crm.retention_state, bigint, timestamptz, text) IS 'transition function of crm.retention_collect';
+CREATE FUNCTION crm.retention_collect_combine(crm.retention_state, crm.retention_state) RETURNS crm.retention_state
+    AS 'MODULE_PATHNAME', 'retention_collect_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.retention_collect_combine(crm.retention_state, crm.retention_state) IS 'combine function of crm.retention_collect';
+CREATE FUNCTION crm.retention_collect_final(crm.retention_state) RETURNS crm.retention_state
+    AS 'MODULE_PATHNAME', 'retention_collect_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.retention_collect_final(crm.retention_state) IS 'final function of crm.retention_collect: the state as a flat value ordered by customer';
+
+CREATE AGGREGATE crm.retention_collect(customer_id bigint, purchased_at timestamptz) (
+    SFUNC = crm.retention_collect_trans,
+    STYPE = crm.retention_state,
+    FINALFUNC = crm.retention_collect_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = crm.retention_collect_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.retention_collect(bigint, timestamptz) IS 'per customer purchases, first and last purchase and the months (session time zone) with a purchase, in one state; rows with a NULL are skipped; see crm.retention_cohorts and crm.retention_kpis';
+CREATE AGGREGATE crm.retention_collect(customer_id bigint, purchased_at timestamptz, period text) (
+    SFUNC = crm.retention_collect_trans,
+    STYPE = crm.retention_state,
+    FINALFUNC = crm.retention_collect_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = crm.retention_collect_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.retention_collect(bigint, timestamptz, text) IS 'per customer purchases, first and last purchase and the periods (day, week, month, quarter or year, the same in every row; session time zone) with a purchase, in one state; rows with a NULL customer or time are skipped; see crm.retention_cohorts and crm.retention_kpis';
+
+CREATE FUNCTION crm.retention_cohorts(state crm.retention_state, periods integer DEFAULT 12)
+    RETURNS TABLE (cohort date, cohort_size bigint, period_number integer, active bigint, retention double precision)
+    AS 'MODULE_PATHNAME', 'retention_cohorts' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.retention_cohorts(crm.retention_state, integer) IS 'cohort table of a crm.retention_collect state: for each cohort (first day of the period of the first purchase) and each period 0..periods after it, up to the last period with a purchase, the customers of the cohort who bought in it and their share of the cohort; ordered by cohort and period';
+CREATE FUNCTION crm.retention_kpis(state crm.retention_state)
+    RETURNS TABLE (customers bigint, repeat_customers bigint, repeat_purchase_rate double precision,
+                   purchases bigint, purchases_per_customer double precision, mean_purchase_cycle_days double precision)
+    AS 'MODULE_PATHNAME', 'retention_kpis' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.retention_kpis(crm.retention_state) IS 'repeat-purchase figures of a crm.retention_collect state (one row; a NULL state counts as no purchases): customers, customers with more than one purchase and their share, purchases and purchases per customer, mean days between consecutive purchases of the same customer over all such pairs';
+
 CREATE FUNCTION crm.cohort_retention(
         source regclass DEFAULT 'crm.purchase',
         customer_col name DEFAULT 'customer_id',
@@ -295,8 +361,6 @@ CREATE FUNCTION crm.cohort_retention(
     LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
     SET search_path = pg_catalog, pg_temp
     AS $$
-DECLARE
-    off text;
 BEGIN
     IF period IS NULL OR period NOT IN ('day', 'week', 'month', 'quarter', 'year') THEN
         RAISE EXCEPTION 'period must be day, week, month, quarter or year, not %', coalesce(quote_literal(period), 'NULL')
@@ -313,29 +377,11 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Name the purchase table and its customer and time columns.';
     END IF;
-    -- number of whole periods from b to a, both truncated to the period
-    off := CASE period
-        WHEN 'day' THEN '(%1$s - %2$s)'
-        WHEN 'week' THEN '((%1$s - %2$s) / 7)'
-        ELSE '(((extract(year FROM %1$s) - extract(year FROM %2$s)) * 12 + extract(month FROM %1$s) - extract(month FROM %2$s))::integer / '
-             || CASE period WHEN 'month' THEN 1 WHEN 'quarter' THEN 3 ELSE 12 END || ')'
-        END;
+    -- One scan (parallel when the planner likes), one aggregate, then the table.
     RETURN QUERY EXECUTE format(
-        'WITH act AS (SELECT %1$I AS cust, date_trunc(%4$L, %2$I)::date AS p
-                        FROM %3$s WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL GROUP BY 1, 2),
-              firsts AS (SELECT cust, min(p) AS cohort FROM act GROUP BY cust),
-              sizes AS (SELECT cohort, count(*) AS size FROM firsts GROUP BY cohort),
-              counts AS (SELECT f.cohort, %5$s AS k, count(*) AS active
-                           FROM act a JOIN firsts f USING (cust) GROUP BY 1, 2),
-              last AS (SELECT max(p) AS p FROM act)
-         SELECT s.cohort, s.size, g.k, coalesce(c.active, 0)::bigint,
-                coalesce(c.active, 0)::double precision / s.size
-           FROM sizes s CROSS JOIN last l
-          CROSS JOIN LATERAL generate_series(0, least($1, %6$s)) g(k)
-           LEFT JOIN counts c ON c.cohort = s.cohort AND c.k = g.k
-          ORDER BY 1, 3',
-        customer_col, time_col, source, period,
-        format(off, 'a.p', 'f.cohort'), format(off, 'l.p', 's.cohort'))
+        'SELECT r.* FROM (SELECT crm.retention_collect(%1$I::bigint, %2$I::timestamptz, %4$L) AS s FROM %3$s) a,
+                LATERAL crm.retention_cohorts(a.s, $1) r',
+        customer_col, time_col, source, period)
         USING periods;
 END
 $$;
@@ -357,12 +403,8 @@ BEGIN
                   HINT = 'Name the purchase table and its customer and time columns.';
     END IF;
     RETURN QUERY EXECUTE format(
-        'SELECT count(*)::bigint, count(*) FILTER (WHERE n > 1)::bigint,
-                (count(*) FILTER (WHERE n > 1))::double precision / nullif(count(*), 0),
-                coalesce(sum(n), 0)::bigint, sum(n)::double precision / nullif(count(*), 0),
-                sum(extract(epoch FROM (l - f)) / 86400)::double precision / nullif(sum(n - 1), 0)
-           FROM (SELECT count(*) AS n, min(%2$I) AS f, max(%2$I) AS l
-                   FROM %3$s WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL GROUP BY %1$I) per_customer',
+        'SELECT k.* FROM (SELECT crm.retention_collect(%1$I::bigint, %2$I::timestamptz, ''year'') AS s FROM %3$s) a,
+                LATERAL crm.retention_kpis(a.s) k',
         customer_col, time_col, source);
 END
 $$;

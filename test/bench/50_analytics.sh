@@ -82,3 +82,37 @@ pair "plain SQL: first, last touch GROUP BY; linear by unnest" \
      "crm.heuristic_attribution(path, conv)" "SELECT crm.heuristic_attribution(path, conv) FROM bench_analytics"
 
 crm_psql -q -c "DROP TABLE bench_analytics"
+
+# Retention: purchases of customers over three years, in no particular order.
+ret_rows=${RETENTION_BENCH_ROWS:-$rows}
+ret_customers=${RETENTION_BENCH_CUSTOMERS:-$((ret_rows / 10))}
+echo
+echo "Retention: $ret_rows purchases of $ret_customers customers over three years. Best of $runs."
+crm_psql -q <<SQL
+DROP TABLE IF EXISTS bench_retention;
+CREATE TABLE bench_retention (customer_id bigint, purchased_at timestamptz);
+\o /dev/null
+SELECT setseed(0.42);
+\o
+INSERT INTO bench_retention
+SELECT (random() * ($ret_customers - 1))::bigint,
+       '2021-01-01 00:00:00+00'::timestamptz + random() * interval '1095 days'
+  FROM generate_series(1, $ret_rows) g;
+VACUUM ANALYZE bench_retention;
+SQL
+crm_psql -At -c "SELECT 'table: ' || pg_size_pretty(pg_table_size('bench_retention'))"
+t_scan=$(bench_ms "$runs" "SELECT count(*) FROM bench_retention")
+bench_row "SELECT count(*) (bare scan)" "$t_scan" "$t_scan"
+pair "plain SQL: monthly cohort table (GROUP BY cohort, period)" \
+     "WITH act AS (SELECT customer_id AS cust, date_trunc('month', purchased_at)::date AS p FROM bench_retention GROUP BY 1, 2),
+           firsts AS (SELECT cust, min(p) AS cohort FROM act GROUP BY cust),
+           sizes AS (SELECT cohort, count(*) AS size FROM firsts GROUP BY cohort),
+           counts AS (SELECT f.cohort, ((extract(year FROM a.p) - extract(year FROM f.cohort)) * 12 + extract(month FROM a.p) - extract(month FROM f.cohort))::int AS k, count(*) AS active FROM act a JOIN firsts f USING (cust) GROUP BY 1, 2)
+      SELECT s.cohort, s.size, c.k, c.active, c.active::float8 / s.size FROM sizes s JOIN counts c USING (cohort) WHERE c.k <= 12 ORDER BY 1, 3" \
+     "crm.cohort_retention(..., 'month', 12)" \
+     "SELECT * FROM crm.cohort_retention('bench_retention', 'customer_id', 'purchased_at', 'month', 12)"
+pair "plain SQL: repeat rate and cycle (GROUP BY customer)" \
+     "SELECT count(*), count(*) FILTER (WHERE n > 1), sum(n), sum(extract(epoch FROM l - f) / 86400) / nullif(sum(n - 1), 0) FROM (SELECT count(*) AS n, min(purchased_at) AS f, max(purchased_at) AS l FROM bench_retention GROUP BY customer_id) c" \
+     "crm.purchase_kpis(...)" \
+     "SELECT * FROM crm.purchase_kpis('bench_retention', 'customer_id', 'purchased_at')"
+crm_psql -q -c "DROP TABLE bench_retention"
