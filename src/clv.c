@@ -1919,28 +1919,40 @@ MemoStore(FnCache *c, MemoSlot *s, int32 x, double a, double b, double v)
 	s->v = v;
 }
 
+/*
+ * The cache compares the bytes of the composite after its varlena header, so
+ * that a value stored in a table (short header) is recognised without being
+ * detoasted, which would copy it on every row.
+ */
 static void
 ReadParamsArg(FunctionCallInfo fcinfo, int argno, int k, double *par, const char *model)
 {
-	HeapTupleHeader t = PG_GETARG_HEAPTUPLEHEADER(argno);
-	int32		len = (int32) HeapTupleHeaderGetDatumLength(t);
+	struct varlena *v = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
 	FnCache    *c = GetFnCache(fcinfo);
+	HeapTupleHeader t;
+	int32		len;
 
-	if (c->len[argno] == len && memcmp(c->raw[argno], t, len) == 0)
+	if (!VARATT_IS_EXTERNAL(v) && !VARATT_IS_COMPRESSED(v))
 	{
-		memcpy(par, c->par[argno], sizeof(double) * k);
-		return;
+		len = (int32) VARSIZE_ANY_EXHDR(v);
+		if (c->len[argno] == len && memcmp(c->raw[argno], VARDATA_ANY(v), len) == 0)
+		{
+			memcpy(par, c->par[argno], sizeof(double) * k);
+			return;
+		}
 	}
+	t = PG_GETARG_HEAPTUPLEHEADER(argno);
+	len = (int32) HeapTupleHeaderGetDatumLength(t) - VARHDRSZ;
 	ReadParams(t, k, par, model);
 	NewGeneration(c);
 	if (len <= PARAM_CACHE_BYTES)
 	{
-		memcpy(c->raw[argno], t, len);
+		memcpy(c->raw[argno], VARDATA(t), len);
 		memcpy(c->par[argno], par, sizeof(double) * k);
 		c->len[argno] = len;
 	}
 	else
-		c->len[argno] = 0;
+		c->len[argno] = -1;
 }
 
 /* Rejects a negative or non-finite prediction horizon. */
@@ -2066,9 +2078,28 @@ BgExpectedAlive(const double *p, int32 x, double T, double t)
 	return prev;
 }
 
+/*
+ * Pareto/NBD log F(x, u) of the likelihood, memoised on (x, u) in table i of
+ * the call site's cache: it depends on one of t_x or T only, and customer
+ * tables repeat (x, t_x) and (x, T) far more than (x, t_x, T).
+ */
+static double
+ParetoLogFMemo(FnCache *c, int i, const double *p, int32 x, double u)
+{
+	bool		hit;
+	MemoSlot   *slot = MemoFind(c, i, x, u, 0, &hit);
+	double		f;
+
+	if (hit)
+		return slot->v;
+	f = ParetoLogF(p[0], p[1], p[2], p[3], x, u);
+	MemoStore(c, slot, x, u, 0, f);
+	return f;
+}
+
 /* Pareto/NBD: log A and log s D of the likelihood (P(alive) = A / (A + s D)). */
 static void
-ParetoParts(const double *p, int32 x, double t_x, double T, double *lA, double *lsD)
+ParetoParts(FnCache *c, int i, const double *p, int32 x, double t_x, double T, double *lA, double *lsD)
 {
 	double		r = p[0],
 				al = p[1],
@@ -2078,8 +2109,8 @@ ParetoParts(const double *p, int32 x, double t_x, double T, double *lA, double *
 	*lA = -(r + x) * log(al + T) - s * log(be + T);
 	if (t_x < T)
 	{
-		double		f1 = ParetoLogF(r, al, s, be, x, t_x);
-		double		f2 = ParetoLogF(r, al, s, be, x, T);
+		double		f1 = ParetoLogFMemo(c, i, p, x, t_x);
+		double		f2 = ParetoLogFMemo(c, i, p, x, T);
 
 		*lsD = f2 < f1 ? log(s) + f1 + Log1mExp(f2 - f1) : -INFINITY;
 	}
@@ -2088,30 +2119,15 @@ ParetoParts(const double *p, int32 x, double t_x, double T, double *lA, double *
 }
 
 static double
-ParetoPAlive(const double *p, int32 x, double t_x, double T)
+ParetoPAlive(FnCache *c, int i, const double *p, int32 x, double t_x, double T)
 {
 	double		lA,
 				lsD;
 
-	ParetoParts(p, x, t_x, T, &lA, &lsD);
+	ParetoParts(c, i, p, x, t_x, T, &lA, &lsD);
 	if (lsD == -INFINITY)
 		return 1;
 	return 1 / (1 + exp(lsD - lA));
-}
-
-/* Pareto/NBD P(alive), memoised on (x, t_x, T) in table i of the call site's cache. */
-static double
-ParetoPAliveMemo(FnCache *c, int i, const double *p, int32 x, double t_x, double T)
-{
-	bool		hit;
-	MemoSlot   *slot = MemoFind(c, i, x, t_x, T, &hit);
-	double		pa;
-
-	if (hit)
-		return slot->v;
-	pa = ParetoPAlive(p, x, t_x, T);
-	MemoStore(c, slot, x, t_x, T, pa);
-	return pa;
 }
 
 /* Pareto/NBD: expected purchases in (T, T + t] of a customer known alive at T. */
@@ -2202,7 +2218,7 @@ paretonbd_p_alive(PG_FUNCTION_ARGS)
 
 	ReadParamsArg(fcinfo, 0, 4, p, "Pareto/NBD");
 	ReadCustomer(fcinfo, 1, &x, &t_x, &T);
-	PG_RETURN_FLOAT8(ParetoPAliveMemo(GetFnCache(fcinfo), 0, p, x, t_x, T));
+	PG_RETURN_FLOAT8(ParetoPAlive(GetFnCache(fcinfo), 0, p, x, t_x, T));
 }
 
 PG_FUNCTION_INFO_V1(paretonbd_expected_purchases);
@@ -2220,7 +2236,7 @@ paretonbd_expected_purchases(PG_FUNCTION_ARGS)
 	t = PG_GETARG_FLOAT8(1);
 	CheckHorizon(t);
 	ReadCustomer(fcinfo, 2, &x, &t_x, &T);
-	PG_RETURN_FLOAT8(ParetoPAliveMemo(GetFnCache(fcinfo), 0, p, x, t_x, T) * ParetoExpectedAlive(p, x, T, t));
+	PG_RETURN_FLOAT8(ParetoPAlive(GetFnCache(fcinfo), 0, p, x, t_x, T) * ParetoExpectedAlive(p, x, T, t));
 }
 
 /* Gamma-Gamma: expected spend per purchase; x = 0 gives the population mean. */
@@ -2328,7 +2344,7 @@ ClvCommon(FunctionCallInfo fcinfo, bool pareto)
 	spend = GgExpectedSpend(gg, xs, m);
 	c = GetFnCache(fcinfo);
 	MemoDependsOn(c, horizon, rate);
-	pa = pareto ? ParetoPAliveMemo(c, 1, p, x, t_x, T) : BgPAliveCached(c, p, x, t_x, T);
+	pa = pareto ? ParetoPAlive(c, 1, p, x, t_x, T) : BgPAliveCached(c, p, x, t_x, T);
 	/* the discounted sum depends on (x, T) only */
 	slot = MemoFind(c, 0, x, T, 0, &hit);
 	if (hit)
