@@ -1941,8 +1941,14 @@ ReadParamsArg(FunctionCallInfo fcinfo, int argno, int k, double *par, const char
 			return;
 		}
 	}
+	/* toasted, compressed or an expanded record (a PL/pgSQL variable): flatten */
 	t = PG_GETARG_HEAPTUPLEHEADER(argno);
 	len = (int32) HeapTupleHeaderGetDatumLength(t) - VARHDRSZ;
+	if (c->len[argno] == len && memcmp(c->raw[argno], VARDATA(t), len) == 0)
+	{
+		memcpy(par, c->par[argno], sizeof(double) * k);
+		return;
+	}
 	ReadParams(t, k, par, model);
 	NewGeneration(c);
 	if (len <= PARAM_CACHE_BYTES)
