@@ -351,3 +351,45 @@ DELETE FROM purchase WHERE customer_id >= 9101;
 DELETE FROM customer_clv;
 DELETE FROM customer WHERE id >= 9101;
 DROP TABLE public.sim_bg_big, public.parallel_fits;
+
+-- Scoring caches.  A call site memoises per-customer results after 64 calls;
+-- every change of parameters, period, horizon or rate must invalidate them.
+-- 30 distinct inputs scored once each (no memo: fewer than 64 calls per call
+-- site) are the reference for 900 rows scored in that order by one call site,
+-- the inputs cycling so that parameters, period and customer change while the
+-- memo is on.
+CREATE TEMP TABLE cache_in AS
+SELECT k, pi, ti, ci,
+       (ARRAY[ROW(0.243, 4.414, 0.793, 2.426, 0, 0, true), ROW(0.5, 6.0, 1.02, 3.0, 0, 0, true),
+              ROW(0.3, 5.0, 0.5, 1.5, 0, 0, true)]::bgnbd_params[])[pi] AS bg,
+       (ARRAY[ROW(0.553, 10.578, 0.606, 11.669, 0, 0, true), ROW(0.8, 20.0, 1.5, 2.0, 0, 0, true),
+              ROW(0.8, 2.0, 1.5, 20.0, 0, 0, true)]::paretonbd_params[])[pi] AS pn,
+       ROW(6.25, 3.74, 15.44, 0, 0, true)::gamma_gamma_params AS gg,
+       (ARRAY[13.0, 52.0])[ti] AS t, (ARRAY[0.0, 0.002])[ti] AS rate,
+       (ARRAY[0, 1, 2, 26, 3])[ci] AS x, (ARRAY[0, 1.71, 30.43, 30.86, 5.0])[ci] AS t_x,
+       (ARRAY[38.86, 38.86, 38.86, 31.0, 5.0])[ci] AS t_cal
+  FROM (SELECT row_number() OVER () AS k, pi, ti, ci
+          FROM generate_series(1, 3) pi, generate_series(1, 2) ti, generate_series(1, 5) ci) s;
+CREATE TEMP TABLE cache_ref AS
+SELECT k, p_alive(bg, x, t_x, t_cal) AS bg_alive, expected_purchases(bg, t, x, t_x, t_cal) AS bg_exp,
+       p_alive(pn, x, t_x, t_cal) AS pn_alive, expected_purchases(pn, t, x, t_x, t_cal) AS pn_exp,
+       expected_spend(gg, x, 20) AS spend,
+       clv(bg, gg, x, t_x, t_cal, 20, t, rate) AS bg_clv, clv(pn, gg, x, t_x, t_cal, 20, t, rate) AS pn_clv
+  FROM cache_in;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE bg_alive = p_alive(bg, x, t_x, t_cal)) AS bg_alive,
+       count(*) FILTER (WHERE bg_exp = expected_purchases(bg, t, x, t_x, t_cal)) AS bg_exp,
+       count(*) FILTER (WHERE pn_alive = p_alive(pn, x, t_x, t_cal)) AS pn_alive,
+       count(*) FILTER (WHERE pn_exp = expected_purchases(pn, t, x, t_x, t_cal)) AS pn_exp,
+       count(*) FILTER (WHERE spend = expected_spend(gg, x, 20)) AS spend,
+       count(*) FILTER (WHERE bg_clv = clv(bg, gg, x, t_x, t_cal, 20, t, rate)) AS bg_clv,
+       count(*) FILTER (WHERE pn_clv = clv(pn, gg, x, t_x, t_cal, 20, t, rate)) AS pn_clv
+  FROM (SELECT c.*, r.bg_alive, r.bg_exp, r.pn_alive, r.pn_exp, r.spend, r.bg_clv, r.pn_clv
+          FROM generate_series(1, 900) i
+          JOIN cache_in c ON c.pi = 1 + (i / 100) % 3 AND c.ti = 1 + (i / 7) % 2 AND c.ci = 1 + (i * 3) % 5
+          JOIN cache_ref r USING (k)
+         ORDER BY i OFFSET 0) s;
+-- The reference values themselves differ between parameter sets and periods.
+SELECT count(DISTINCT bg_exp) AS distinct_bg_exp, count(DISTINCT pn_alive) AS distinct_pn_alive,
+       count(DISTINCT bg_clv) AS distinct_bg_clv
+  FROM cache_ref;

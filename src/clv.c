@@ -1777,43 +1777,188 @@ ReadParams(HeapTupleHeader t, int k, double *par, const char *model)
 }
 
 /*
- * The parameters of argument argno (0 or 1), read once per distinct value: a
- * scoring query passes the same composite on every row, and reading it
- * costs a type cache lookup per field.
+ * Per call site cache, in fn_extra.  A scoring query passes the same
+ * composite of parameters on every row: it is read once per distinct value
+ * (reading it costs a type cache lookup per field).  Per-customer results
+ * that depend on the parameters and on a few of the customer's numbers only
+ * (BG/NBD expected purchases on (x, T), the discounted CLV sum on (x, T),
+ * Pareto/NBD P(alive) on (x, t_x, T)) are memoised in a direct-mapped table:
+ * customer tables repeat these keys a lot (time is counted in whole days),
+ * and a hit returns the very value the computation gives.  Every change of
+ * parameters or of the other arguments (period, horizon, rate) starts a new
+ * generation, which invalidates every slot.
  */
 #define PARAM_CACHE_BYTES 192
+#define MEMO_BITS 14
+#define MEMO_SLOTS (1 << MEMO_BITS)
+#define MEMO_AFTER 64			/* calls before the table is allocated */
+#define MEMO_TABLES 2
+#define LODDS_X 1024
 
-typedef struct ParamCache
+typedef struct MemoSlot
+{
+	uint64		a;				/* bits of the first double of the key */
+	uint64		b;				/* bits of the second */
+	int32		x;
+	uint32		gen;			/* generation of the value; 0 = empty */
+	double		v;
+} MemoSlot;
+
+typedef struct FnCache
 {
 	int32		len[2];
 	double		par[2][MAXPAR];
 	char		raw[2][PARAM_CACHE_BYTES];
-} ParamCache;
+	uint64		extra[2];		/* bits of the other arguments the memo depends on */
+	uint32		gen;
+	uint64		calls;
+	MemoryContext mcxt;			/* fn_mcxt: lives as long as the call site */
+	MemoSlot   *memo[MEMO_TABLES];
+	struct
+	{
+		uint32		gen;
+		double		v;
+	}		   *lodds;			/* BG/NBD log(a) - log(b + x - 1) by x */
+} FnCache;
 
-static void
-ReadParamsArg(FunctionCallInfo fcinfo, int argno, int k, double *par, const char *model)
+static FnCache *
+GetFnCache(FunctionCallInfo fcinfo)
 {
-	HeapTupleHeader t = PG_GETARG_HEAPTUPLEHEADER(argno);
-	int32		len = (int32) HeapTupleHeaderGetDatumLength(t);
-	ParamCache *c = (ParamCache *) fcinfo->flinfo->fn_extra;
+	FnCache    *c = (FnCache *) fcinfo->flinfo->fn_extra;
 
 	if (c == NULL)
 	{
-		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ParamCache));
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(FnCache));
+		c->gen = 1;
+		c->mcxt = fcinfo->flinfo->fn_mcxt;
 		fcinfo->flinfo->fn_extra = c;
 	}
-	if (c->len[argno] == len && memcmp(c->raw[argno], t, len) == 0)
+	return c;
+}
+
+/* Invalidates every memoised value. */
+static void
+NewGeneration(FnCache *c)
+{
+	int			i;
+
+	if (++c->gen == 0)
+	{
+		for (i = 0; i < MEMO_TABLES; i++)
+			if (c->memo[i] != NULL)
+				memset(c->memo[i], 0, sizeof(MemoSlot) * MEMO_SLOTS);
+		if (c->lodds != NULL)
+			memset(c->lodds, 0, sizeof(*c->lodds) * LODDS_X);
+		c->gen = 1;
+	}
+}
+
+static inline uint64
+DoubleBits(double d)
+{
+	uint64		u;
+
+	memcpy(&u, &d, sizeof(u));
+	return u;
+}
+
+/* Records the other arguments a memo depends on; a change invalidates it. */
+static void
+MemoDependsOn(FnCache *c, double e0, double e1)
+{
+	uint64		u0 = DoubleBits(e0),
+				u1 = DoubleBits(e1);
+
+	if (u0 != c->extra[0] || u1 != c->extra[1])
+	{
+		c->extra[0] = u0;
+		c->extra[1] = u1;
+		NewGeneration(c);
+	}
+}
+
+/*
+ * The slot of key (x, a, b) in memo table i, or NULL while the call site has
+ * made too few calls to be worth a table.  *hit tells whether slot->v holds
+ * the value; on a miss the caller computes it and calls MemoStore.
+ */
+static inline MemoSlot *
+MemoFind(FnCache *c, int i, int32 x, double a, double b, bool *hit)
+{
+	uint64		ua = DoubleBits(a),
+				ub = DoubleBits(b),
+				h;
+	MemoSlot   *s;
+
+	*hit = false;
+	if (c->memo[i] == NULL)
+	{
+		if (++c->calls < MEMO_AFTER)
+			return NULL;
+		c->memo[i] = MemoryContextAllocZero(c->mcxt, sizeof(MemoSlot) * MEMO_SLOTS);
+	}
+	h = ua * UINT64CONST(0x9E3779B97F4A7C15);
+	h ^= (ub + UINT64CONST(0x632BE59BD9B4E019)) * UINT64CONST(0xC2B2AE3D27D4EB4F);
+	h ^= (uint64) (uint32) x * UINT64CONST(0x165667B19E3779F9);
+	h ^= h >> 29;
+	h *= UINT64CONST(0xBF58476D1CE4E5B9);
+	s = &c->memo[i][h >> (64 - MEMO_BITS)];
+	*hit = s->gen == c->gen && s->x == x && s->a == ua && s->b == ub;
+	return s;
+}
+
+static inline void
+MemoStore(FnCache *c, MemoSlot *s, int32 x, double a, double b, double v)
+{
+	if (s == NULL)
+		return;
+	s->a = DoubleBits(a);
+	s->b = DoubleBits(b);
+	s->x = x;
+	s->gen = c->gen;
+	s->v = v;
+}
+
+/*
+ * The cache compares the bytes of the composite after its varlena header, so
+ * that a value stored in a table (short header) is recognised without being
+ * detoasted, which would copy it on every row.
+ */
+static void
+ReadParamsArg(FunctionCallInfo fcinfo, int argno, int k, double *par, const char *model)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	FnCache    *c = GetFnCache(fcinfo);
+	HeapTupleHeader t;
+	int32		len;
+
+	if (!VARATT_IS_EXTERNAL(v) && !VARATT_IS_COMPRESSED(v))
+	{
+		len = (int32) VARSIZE_ANY_EXHDR(v);
+		if (c->len[argno] == len && memcmp(c->raw[argno], VARDATA_ANY(v), len) == 0)
+		{
+			memcpy(par, c->par[argno], sizeof(double) * k);
+			return;
+		}
+	}
+	/* toasted, compressed or an expanded record (a PL/pgSQL variable): flatten */
+	t = PG_GETARG_HEAPTUPLEHEADER(argno);
+	len = (int32) HeapTupleHeaderGetDatumLength(t) - VARHDRSZ;
+	if (c->len[argno] == len && memcmp(c->raw[argno], VARDATA(t), len) == 0)
 	{
 		memcpy(par, c->par[argno], sizeof(double) * k);
 		return;
 	}
 	ReadParams(t, k, par, model);
+	NewGeneration(c);
 	if (len <= PARAM_CACHE_BYTES)
 	{
-		memcpy(c->raw[argno], t, len);
+		memcpy(c->raw[argno], VARDATA(t), len);
 		memcpy(c->par[argno], par, sizeof(double) * k);
 		c->len[argno] = len;
 	}
+	else
+		c->len[argno] = -1;
 }
 
 /* Rejects a negative or non-finite prediction horizon. */
@@ -1843,6 +1988,34 @@ BgPAlive(const double *p, int32 x, double t_x, double T)
 	double		lo = BgLogDeadOdds(p, x, t_x, T);
 
 	return lo == -INFINITY ? 1 : 1 / (1 + exp(lo));
+}
+
+/*
+ * BgPAlive with log(a) - log(b + x - 1) taken from the call site's cache
+ * for small x: the same expression in the same order, so the same bits.
+ */
+static double
+BgPAliveCached(FnCache *c, const double *p, int32 x, double t_x, double T)
+{
+	double		l0,
+				lo;
+
+	if (x == 0)
+		return 1;
+	if (x >= LODDS_X)
+		return BgPAlive(p, x, t_x, T);
+	if (c->lodds == NULL)
+		c->lodds = MemoryContextAllocZero(c->mcxt, sizeof(*c->lodds) * LODDS_X);
+	if (c->lodds[x].gen == c->gen)
+		l0 = c->lodds[x].v;
+	else
+	{
+		l0 = log(p[2]) - log(p[3] + x - 1);
+		c->lodds[x].v = l0;
+		c->lodds[x].gen = c->gen;
+	}
+	lo = l0 + (p[0] + x) * (log(p[1] + T) - log(p[1] + t_x));
+	return 1 / (1 + exp(lo));
 }
 
 /*
@@ -1911,9 +2084,28 @@ BgExpectedAlive(const double *p, int32 x, double T, double t)
 	return prev;
 }
 
+/*
+ * Pareto/NBD log F(x, u) of the likelihood, memoised on (x, u) in table i of
+ * the call site's cache: it depends on one of t_x or T only, and customer
+ * tables repeat (x, t_x) and (x, T) far more than (x, t_x, T).
+ */
+static double
+ParetoLogFMemo(FnCache *c, int i, const double *p, int32 x, double u)
+{
+	bool		hit;
+	MemoSlot   *slot = MemoFind(c, i, x, u, 0, &hit);
+	double		f;
+
+	if (hit)
+		return slot->v;
+	f = ParetoLogF(p[0], p[1], p[2], p[3], x, u);
+	MemoStore(c, slot, x, u, 0, f);
+	return f;
+}
+
 /* Pareto/NBD: log A and log s D of the likelihood (P(alive) = A / (A + s D)). */
 static void
-ParetoParts(const double *p, int32 x, double t_x, double T, double *lA, double *lsD)
+ParetoParts(FnCache *c, int i, const double *p, int32 x, double t_x, double T, double *lA, double *lsD)
 {
 	double		r = p[0],
 				al = p[1],
@@ -1923,8 +2115,8 @@ ParetoParts(const double *p, int32 x, double t_x, double T, double *lA, double *
 	*lA = -(r + x) * log(al + T) - s * log(be + T);
 	if (t_x < T)
 	{
-		double		f1 = ParetoLogF(r, al, s, be, x, t_x);
-		double		f2 = ParetoLogF(r, al, s, be, x, T);
+		double		f1 = ParetoLogFMemo(c, i, p, x, t_x);
+		double		f2 = ParetoLogFMemo(c, i, p, x, T);
 
 		*lsD = f2 < f1 ? log(s) + f1 + Log1mExp(f2 - f1) : -INFINITY;
 	}
@@ -1933,12 +2125,12 @@ ParetoParts(const double *p, int32 x, double t_x, double T, double *lA, double *
 }
 
 static double
-ParetoPAlive(const double *p, int32 x, double t_x, double T)
+ParetoPAlive(FnCache *c, int i, const double *p, int32 x, double t_x, double T)
 {
 	double		lA,
 				lsD;
 
-	ParetoParts(p, x, t_x, T, &lA, &lsD);
+	ParetoParts(c, i, p, x, t_x, T, &lA, &lsD);
 	if (lsD == -INFINITY)
 		return 1;
 	return 1 / (1 + exp(lsD - lA));
@@ -1984,7 +2176,7 @@ bgnbd_p_alive(PG_FUNCTION_ARGS)
 
 	ReadParamsArg(fcinfo, 0, 4, p, "BG/NBD");
 	ReadCustomer(fcinfo, 1, &x, &t_x, &T);
-	PG_RETURN_FLOAT8(BgPAlive(p, x, t_x, T));
+	PG_RETURN_FLOAT8(BgPAliveCached(GetFnCache(fcinfo), p, x, t_x, T));
 }
 
 PG_FUNCTION_INFO_V1(bgnbd_expected_purchases);
@@ -1998,11 +2190,26 @@ bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 				T;
 	int32		x;
 
+	FnCache    *c;
+	MemoSlot   *slot;
+	bool		hit;
+	double		e;
+
 	ReadParamsArg(fcinfo, 0, 4, p, "BG/NBD");
 	t = PG_GETARG_FLOAT8(1);
 	CheckHorizon(t);
 	ReadCustomer(fcinfo, 2, &x, &t_x, &T);
-	PG_RETURN_FLOAT8(BgPAlive(p, x, t_x, T) * BgExpectedAlive(p, x, T, t));
+	c = GetFnCache(fcinfo);
+	MemoDependsOn(c, t, 0);
+	slot = MemoFind(c, 0, x, T, 0, &hit);
+	if (hit)
+		e = slot->v;
+	else
+	{
+		e = BgExpectedAlive(p, x, T, t);
+		MemoStore(c, slot, x, T, 0, e);
+	}
+	PG_RETURN_FLOAT8(BgPAliveCached(c, p, x, t_x, T) * e);
 }
 
 PG_FUNCTION_INFO_V1(paretonbd_p_alive);
@@ -2017,7 +2224,7 @@ paretonbd_p_alive(PG_FUNCTION_ARGS)
 
 	ReadParamsArg(fcinfo, 0, 4, p, "Pareto/NBD");
 	ReadCustomer(fcinfo, 1, &x, &t_x, &T);
-	PG_RETURN_FLOAT8(ParetoPAlive(p, x, t_x, T));
+	PG_RETURN_FLOAT8(ParetoPAlive(GetFnCache(fcinfo), 0, p, x, t_x, T));
 }
 
 PG_FUNCTION_INFO_V1(paretonbd_expected_purchases);
@@ -2035,7 +2242,7 @@ paretonbd_expected_purchases(PG_FUNCTION_ARGS)
 	t = PG_GETARG_FLOAT8(1);
 	CheckHorizon(t);
 	ReadCustomer(fcinfo, 2, &x, &t_x, &T);
-	PG_RETURN_FLOAT8(ParetoPAlive(p, x, t_x, T) * ParetoExpectedAlive(p, x, T, t));
+	PG_RETURN_FLOAT8(ParetoPAlive(GetFnCache(fcinfo), 0, p, x, t_x, T) * ParetoExpectedAlive(p, x, T, t));
 }
 
 /* Gamma-Gamma: expected spend per purchase; x = 0 gives the population mean. */
@@ -2107,6 +2314,9 @@ ClvCommon(FunctionCallInfo fcinfo, bool pareto)
 	int64		k,
 				K;
 	int			i;
+	FnCache    *c;
+	MemoSlot   *slot;
+	bool		hit;
 
 	for (i = 0; i < 8; i++)
 		if (PG_ARGISNULL(i) && i != 5)
@@ -2138,15 +2348,25 @@ ClvCommon(FunctionCallInfo fcinfo, bool pareto)
 				 errdetail("The horizon is summed one time unit at a time, at most a million units."),
 				 errhint("Fit the model in a longer time unit.")));
 	spend = GgExpectedSpend(gg, xs, m);
-	pa = pareto ? ParetoPAlive(p, x, t_x, T) : BgPAlive(p, x, t_x, T);
-	K = (int64) ceil(horizon);
-	for (k = 1; k <= K; k++)
+	c = GetFnCache(fcinfo);
+	MemoDependsOn(c, horizon, rate);
+	pa = pareto ? ParetoPAlive(c, 1, p, x, t_x, T) : BgPAliveCached(c, p, x, t_x, T);
+	/* the discounted sum depends on (x, T) only */
+	slot = MemoFind(c, 0, x, T, 0, &hit);
+	if (hit)
+		total = slot->v;
+	else
 	{
-		double		tk = Min((double) k, horizon);
-		double		e = pareto ? ParetoExpectedAlive(p, x, T, tk) : BgExpectedAlive(p, x, T, tk);
+		K = (int64) ceil(horizon);
+		for (k = 1; k <= K; k++)
+		{
+			double		tk = Min((double) k, horizon);
+			double		e = pareto ? ParetoExpectedAlive(p, x, T, tk) : BgExpectedAlive(p, x, T, tk);
 
-		total += (e - prev) * pow(1 + rate, -tk);
-		prev = e;
+			total += (e - prev) * pow(1 + rate, -tk);
+			prev = e;
+		}
+		MemoStore(c, slot, x, T, 0, total);
 	}
 	PG_RETURN_FLOAT8(pa * total * spend);
 }

@@ -4,7 +4,7 @@
 # shellcheck shell=bash
 
 n=${CLV_BENCH_CUSTOMERS:-1000000}
-np=${CLV_BENCH_PARETO_CUSTOMERS:-100000}
+np=${CLV_BENCH_PARETO_CUSTOMERS:-$n}
 runs=${CLV_BENCH_RUNS:-3}
 py=""
 for p in /usr/bin/python3 python3; do
@@ -22,8 +22,9 @@ csv="$CRM_TMP/clv_bench.csv"
 csvp="$CRM_TMP/clv_bench_pareto.csv"
 echo "CLV: $n simulated BG/NBD customers (r=0.25, alpha=4, a=0.8, b=2.5; first purchase on a day of one"
 echo "year, purchases on whole days, time in weeks; Gamma-Gamma spend p=6, q=4, v=15); Pareto/NBD on the"
-echo "first $np of them. crm: best of $runs; SciPy: L-BFGS-B (numerical gradient) on the NumPy/SciPy"
-echo "log-likelihood of test/clv_reference.py, one run."
+echo "first $np of them. crm: best of $runs (Pareto/NBD fit: one run); SciPy: L-BFGS-B (numerical gradient)"
+echo "on the NumPy/SciPy log-likelihood of test/clv_reference.py, one run; scoring: vectorised NumPy/SciPy"
+echo "on arrays already in memory, against SQL over the table."
 "$py" "$ref" sim "$n" 42 "$csv"
 head -n "$np" "$csv" | cut -d, -f1-3 >"$csvp"
 chmod 644 "$csv" "$csvp"
@@ -48,15 +49,22 @@ bg=$(crm_psql -At -c "SELECT r || ',' || alpha || ',' || a || ',' || b || ',' ||
 gg=$(crm_psql -At -c "SELECT p || ',' || q || ',' || v || ',' || loglik || ',' || converged FROM (SELECT (crm.gamma_gamma_fit(x, mean_spend)).* FROM bench_clv) f")
 pn=$(crm_psql -At -c "SELECT r || ',' || alpha || ',' || s || ',' || beta || ',' || loglik || ',' || converged FROM (SELECT (crm.paretonbd_fit(x, t_x, t_cal)).* FROM bench_clv_p) f")
 # Scoring every customer with the fitted parameters: P(alive) and expected
-# purchases in 13 weeks; CLV over 52 weeks (0.18% a week) of the Pareto/NBD subset.
-crm_psql -q -c "CREATE TABLE bench_clv_params AS SELECT crm.bgnbd_fit(x, t_x, t_cal) AS p, crm.gamma_gamma_fit(x, mean_spend) AS g FROM bench_clv"
+# purchases in 13 weeks, expected spend; CLV over 52 weeks (0.18% a week).
+crm_psql -q -c "CREATE TABLE bench_clv_params AS SELECT crm.bgnbd_fit(x, t_x, t_cal) AS p, crm.gamma_gamma_fit(x, mean_spend) AS g,
+                        (SELECT crm.paretonbd_fit(x, t_x, t_cal) FROM bench_clv_p) AS pp FROM bench_clv; ANALYZE bench_clv_params"
 q_score="SELECT sum(crm.p_alive(f.p, x, t_x, t_cal)), sum(crm.expected_purchases(f.p, 13, x, t_x, t_cal))
            FROM bench_clv, bench_clv_params f"
 t_score=$(bench_ms "$runs" "$q_score")
-q_clv="SELECT sum(crm.clv(f.p, f.g, x, t_x, t_cal, mean_spend, 52, 0.0018)) FROM bench_clv c, bench_clv_params f
-        WHERE c.ctid IN (SELECT ctid FROM bench_clv LIMIT $np)"
+q_score_p="SELECT sum(crm.p_alive(f.pp, x, t_x, t_cal)), sum(crm.expected_purchases(f.pp, 13, x, t_x, t_cal))
+           FROM bench_clv_p, bench_clv_params f"
+t_score_p=$(bench_ms "$runs" "$q_score_p")
+q_score_g="SELECT sum(crm.expected_spend(f.g, x, mean_spend)) FROM bench_clv, bench_clv_params f"
+t_score_g=$(bench_ms "$runs" "$q_score_g")
+q_clv="SELECT sum(crm.clv(f.p, f.g, x, t_x, t_cal, mean_spend, 52, 0.0018)) FROM bench_clv c, bench_clv_params f"
 t_clv=$(bench_ms 1 "$q_clv")
 crm_score=$(crm_psql -At -c "$q_score" | tr '|' ' ')
+crm_score_p=$(crm_psql -At -c "$q_score_p" | tr '|' ' ')
+crm_score_g=$(crm_psql -At -c "$q_score_g")
 
 # SciPy on the same data.
 s_bg=$("$py" "$ref" fit-fast bgnbd "$csv")
@@ -64,17 +72,31 @@ s_gg=$("$py" "$ref" fit-fast gg "$csv" sim)
 s_pn=$("$py" "$ref" fit-fast paretonbd "$csvp")
 bgp=$(echo "$bg" | cut -d, -f1-4)
 s_score=$("$py" "$ref" score-bgnbd "$bgp" "$csv")
+s_score_p=$("$py" "$ref" score-paretonbd "$(echo "$pn" | cut -d, -f1-4)" "$csvp")
+s_score_g=$("$py" "$ref" score-gg "$(echo "$gg" | cut -d, -f1-3)" "$csv")
 ms() { echo "$1" | sed -n 's/^seconds=//p' | awk '{ printf "%.1f", $1 * 1000 }'; }
 
-bench_row "SciPy L-BFGS-B, BG/NBD ($(echo "$s_bg" | sed -n 's/^evaluations=//p') evaluations)" "$(ms "$s_bg")" "$(ms "$s_bg")"
+ev() { echo "$1" | sed -n 's/^evaluations=//p'; }
+add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a + b }'; }
+bench_row "SciPy L-BFGS-B, BG/NBD ($(ev "$s_bg") evaluations)" "$(ms "$s_bg")" "$(ms "$s_bg")"
 bench_row "crm.bgnbd_fit" "$t_bg" "$(ms "$s_bg")"
-bench_row "SciPy L-BFGS-B, Gamma-Gamma ($(echo "$s_gg" | sed -n 's/^evaluations=//p') evaluations)" "$(ms "$s_gg")" "$(ms "$s_gg")"
-bench_row "crm.gamma_gamma_fit" "$t_gg" "$(ms "$s_gg")"
-bench_row "SciPy L-BFGS-B, Pareto/NBD, $np customers ($(echo "$s_pn" | sed -n 's/^evaluations=//p') evaluations)" "$(ms "$s_pn")" "$(ms "$s_pn")"
+bench_row "NumPy BG/NBD score: P(alive) + E[purchases, 13 weeks]" "$(ms "$s_score")" "$(ms "$s_score")"
+bench_row "crm.p_alive + crm.expected_purchases, BG/NBD" "$t_score" "$(ms "$s_score")"
+bench_row "BG/NBD fit + score, SciPy" "$(add "$(ms "$s_bg")" "$(ms "$s_score")")" "$(add "$(ms "$s_bg")" "$(ms "$s_score")")"
+bench_row "BG/NBD fit + score, crm" "$(add "$t_bg" "$t_score")" "$(add "$(ms "$s_bg")" "$(ms "$s_score")")"
+bench_row "SciPy L-BFGS-B, Pareto/NBD, $np ($(ev "$s_pn") evaluations)" "$(ms "$s_pn")" "$(ms "$s_pn")"
 bench_row "crm.paretonbd_fit, $np customers" "$t_pn" "$(ms "$s_pn")"
-bench_row "NumPy/SciPy scoring: P(alive) + E[purchases in 13 weeks]" "$(ms "$s_score")" "$(ms "$s_score")"
-bench_row "crm.p_alive + crm.expected_purchases over the table" "$t_score" "$(ms "$s_score")"
-bench_row "crm.clv (52 weekly steps, discounted), $np customers" "$t_clv" "$(ms "$s_score")"
+bench_row "SciPy Pareto/NBD score: P(alive) + E[purchases, 13 weeks]" "$(ms "$s_score_p")" "$(ms "$s_score_p")"
+bench_row "crm.p_alive + crm.expected_purchases, Pareto/NBD" "$t_score_p" "$(ms "$s_score_p")"
+bench_row "Pareto/NBD fit + score, SciPy" "$(add "$(ms "$s_pn")" "$(ms "$s_score_p")")" "$(add "$(ms "$s_pn")" "$(ms "$s_score_p")")"
+bench_row "Pareto/NBD fit + score, crm" "$(add "$t_pn" "$t_score_p")" "$(add "$(ms "$s_pn")" "$(ms "$s_score_p")")"
+bench_row "SciPy L-BFGS-B, Gamma-Gamma ($(ev "$s_gg") evaluations)" "$(ms "$s_gg")" "$(ms "$s_gg")"
+bench_row "crm.gamma_gamma_fit" "$t_gg" "$(ms "$s_gg")"
+bench_row "NumPy Gamma-Gamma scoring: expected spend" "$(ms "$s_score_g")" "$(ms "$s_score_g")"
+bench_row "crm.expected_spend over the table" "$t_score_g" "$(ms "$s_score_g")"
+bench_row "Gamma-Gamma fit + score, SciPy" "$(add "$(ms "$s_gg")" "$(ms "$s_score_g")")" "$(add "$(ms "$s_gg")" "$(ms "$s_score_g")")"
+bench_row "Gamma-Gamma fit + score, crm" "$(add "$t_gg" "$t_score_g")" "$(add "$(ms "$s_gg")" "$(ms "$s_score_g")")"
+bench_row "crm.clv, BG/NBD, 52 weekly steps, $n customers" "$t_clv" "$(ms "$s_score")"
 
 # Estimates side by side: largest relative difference of the parameters.
 cmp() {
@@ -96,6 +118,9 @@ cmp() {
 cmp BG/NBD "$bg" "$s_bg" "r,alpha,a,b"
 cmp Gamma-Gamma "$gg" "$s_gg" "p,q,v"
 cmp Pareto/NBD "$pn" "$s_pn" "r,alpha,s,beta"
-echo "  scoring sums crm: $crm_score; NumPy/SciPy: $(echo "$s_score" | sed -n 's/^sum_p_alive=//p') $(echo "$s_score" | sed -n 's/^sum_expected=//p')"
+sums() { echo "$(echo "$1" | sed -n 's/^sum_p_alive=//p') $(echo "$1" | sed -n 's/^sum_expected=//p')"; }
+echo "  scoring sums (P(alive), E[purchases]) BG/NBD crm: $crm_score; NumPy/SciPy: $(sums "$s_score")"
+echo "  Pareto/NBD crm: $crm_score_p; NumPy/SciPy: $(sums "$s_score_p")"
+echo "  expected spend crm: $crm_score_g; NumPy: $(echo "$s_score_g" | sed -n 's/^sum_expected_spend=//p')"
 crm_psql -q -c "DROP TABLE bench_clv, bench_clv_p, bench_clv_params"
 rm -f "$csv" "$csvp"
