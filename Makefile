@@ -16,7 +16,6 @@ OBJS = \
 	src/tagset.o \
 	src/rfm.o \
 	src/sla.o src/workflow.o \
-	src/sales.o \
 	src/analytics.o src/retention.o \
 	src/clv.o \
 	src/security.o

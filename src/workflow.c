@@ -38,6 +38,7 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "crm.h"
 #include "sla.h"
 
 /* SQLSTATE of a transition the workflow does not allow. */
@@ -759,17 +760,30 @@ StatusKnown(WfWorkflow *wf, const char *status)
  * table.  Such rows keep the status, timestamps and deadlines they carry; the
  * engine fills only what is missing and records no event (the history comes
  * with them).  Everyone else's rows, COPY or not, go through the workflow.
+ * The triggers of other modules apply the same rule through crm.importing().
  */
-static bool
-ImportingHistory(Relation rel)
+bool
+crm_importing_history(Oid relid)
 {
 	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY)
 		return false;
 #if PG_VERSION_NUM >= 160000
-	return object_ownercheck(RelationRelationId, RelationGetRelid(rel), GetUserId());
+	return object_ownercheck(RelationRelationId, relid, GetUserId());
 #else
-	return pg_class_ownercheck(RelationGetRelid(rel), GetUserId());
+	return pg_class_ownercheck(relid, GetUserId());
 #endif
+}
+
+PG_FUNCTION_INFO_V1(crm_importing);
+/* crm.importing(regclass): crm_importing_history() for PL/pgSQL triggers. */
+Datum
+crm_importing(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+
+	if (!OidIsValid(get_rel_relkind(relid)))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(crm_importing_history(relid));
 }
 
 /* The only initial status of a workflow, or NULL if there are several. */
@@ -1134,7 +1148,7 @@ workflow_guard(PG_FUNCTION_ARGS)
 	to = GetString(&r, COL_STATUS, false);
 	priority = GetString(&r, COL_PRIORITY, false);
 
-	import = insert && to != NULL && ImportingHistory(td->tg_relation);
+	import = insert && to != NULL && crm_importing_history(RelationGetRelid(td->tg_relation));
 	if (import)
 	{
 		if (!StatusKnown(wf, to))
