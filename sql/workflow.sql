@@ -190,6 +190,55 @@ SELECT id, complaint_id, from_status, to_status, actor = current_user AS by_me, 
 DROP TABLE public.tk, public.tk_event, public.tk_parent;
 DELETE FROM crm.workflow_transition WHERE workflow = 'tk';
 
+-- A deferred foreign key from the events to the guarded table, as on
+-- crm.complaint_event.  The event of an UPDATE that keeps the row's id is
+-- written without the key's check (the row is there and locked), so every
+-- way the row could still go away must be caught by the key's other checks.
+CREATE TABLE public.fk (id bigint PRIMARY KEY, status text);
+CREATE TABLE public.fk_event (id bigint GENERATED ALWAYS AS IDENTITY, complaint_id bigint NOT NULL
+    REFERENCES public.fk ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    from_status text, to_status text, actor text, at timestamptz, note text);
+INSERT INTO crm.workflow_transition (workflow, from_status, to_status)
+VALUES ('fk', NULL, 'new'), ('fk', 'new', 'open'), ('fk', 'open', 'new');
+CREATE TRIGGER g BEFORE INSERT OR UPDATE ON public.fk FOR EACH ROW
+    EXECUTE FUNCTION crm.workflow_guard('fk', 'events=public.fk_event');
+INSERT INTO public.fk VALUES (1, NULL);
+UPDATE public.fk SET status = 'open' WHERE id = 1;
+-- Row 2 comes in without events (trigger off), so its only event will be the UPDATE's.
+ALTER TABLE public.fk DISABLE TRIGGER g;
+INSERT INTO public.fk VALUES (2, 'new');
+ALTER TABLE public.fk ENABLE TRIGGER g;
+-- Triggers named after g run after the engine: one moves the row to another id,
+-- one drops new rows with id 3.
+CREATE FUNCTION public.fk_move() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN NEW.id := NEW.id + 100; RETURN NEW; END IF;
+    RETURN CASE WHEN NEW.id = 3 THEN NULL ELSE NEW END;
+END $$;
+CREATE TRIGGER h BEFORE INSERT OR UPDATE ON public.fk FOR EACH ROW EXECUTE FUNCTION public.fk_move();
+-- The UPDATE's event names id 2, and the row moves to 102: caught at commit.
+BEGIN;
+UPDATE public.fk SET status = 'open' WHERE id = 2;
+SELECT id, status FROM public.fk ORDER BY id;
+COMMIT;
+-- An INSERT whose row is dropped after its event was written: caught at commit.
+BEGIN;
+INSERT INTO public.fk VALUES (3, NULL);
+SELECT count(*) AS rows_with_id_3 FROM public.fk WHERE id = 3;
+COMMIT;
+-- Nothing of either transaction is left.
+SELECT id, status FROM public.fk ORDER BY id;
+SELECT complaint_id, from_status, to_status FROM public.fk_event ORDER BY id;
+-- Without the extra trigger, an UPDATE's event commits, and deleting the row removes its events.
+DROP TRIGGER h ON public.fk;
+UPDATE public.fk SET status = 'new' WHERE id = 1;
+SELECT complaint_id, from_status, to_status FROM public.fk_event ORDER BY id;
+DELETE FROM public.fk WHERE id = 1;
+SELECT count(*) AS events_left FROM public.fk_event;
+DROP TABLE public.fk_event, public.fk;
+DROP FUNCTION public.fk_move();
+DELETE FROM crm.workflow_transition WHERE workflow = 'fk';
+
 -- Misconfigured triggers are clear errors.
 CREATE TABLE public.t2 (id bigint, state text);
 CREATE TRIGGER g BEFORE INSERT ON public.t2 FOR EACH ROW EXECUTE FUNCTION crm.workflow_guard();

@@ -15,6 +15,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "access/table.h"
@@ -35,6 +36,7 @@
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
@@ -948,9 +950,68 @@ GetEventTable(Oid relid, const char *key)
 	return et;
 }
 
-/* Inserts one event row through the executor's simple insert. */
+/*
+ * Leaves out of an event insert the checks of a foreign key from the event
+ * table's id column to the guarded table's id column, when the caller knows
+ * the referenced row exists: an UPDATE that keeps the row's id.  That row
+ * exists and the UPDATE holds its row lock until the transaction ends, so no
+ * other transaction can delete it or change its id first (the same reasoning
+ * as PostgreSQL's own RI_FKey_fk_upd_check_required).  Should a later
+ * trigger or this transaction change or delete the row after all, the
+ * key's checks on the referenced side still run (ON DELETE CASCADE, or NO
+ * ACTION on the old key), so the constraint holds.  Inserted rows keep the
+ * check: an INSERT can still end without its row (ON CONFLICT DO NOTHING,
+ * another trigger returning NULL).
+ */
 static void
-WriteEventDirect(WfEventTable *et, int64 id, const char *from, const char *to, const char *note)
+SkipRedundantKeyChecks(ResultRelInfo *rri, Relation rel, AttrNumber keyatt,
+					   Oid source, AttrNumber source_att)
+{
+	TriggerDesc *td = rri->ri_TrigDesc;
+	TriggerDesc *nd;
+	List	   *skip = NIL;
+	ListCell   *lc;
+	int			i;
+
+	if (td == NULL || !td->trig_insert_after_row)
+		return;
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
+
+		if (fk->confrelid == source && fk->nkeys == 1 &&
+			fk->conkey[0] == keyatt && fk->confkey[0] == source_att)
+			skip = lappend_oid(skip, fk->conoid);
+	}
+	if (skip == NIL)
+		return;
+	nd = (TriggerDesc *) palloc(sizeof(TriggerDesc));
+	memcpy(nd, td, sizeof(TriggerDesc));
+	nd->triggers = (Trigger *) palloc(sizeof(Trigger) * td->numtriggers);
+	nd->numtriggers = 0;
+	nd->trig_insert_after_row = false;
+	for (i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (RI_FKey_trigger_type(t->tgfoid) == RI_TRIGGER_FK &&
+			TRIGGER_FOR_INSERT(t->tgtype) && list_member_oid(skip, t->tgconstraint))
+			continue;
+		nd->triggers[nd->numtriggers++] = *t;
+		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_AFTER(t->tgtype) && TRIGGER_FOR_INSERT(t->tgtype))
+			nd->trig_insert_after_row = true;
+	}
+	rri->ri_TrigDesc = nd;
+}
+
+/*
+ * Inserts one event row through the executor's simple insert.  source is
+ * the guarded table and source_att its id column when the row with this id
+ * is known to exist (see SkipRedundantKeyChecks), else InvalidOid.
+ */
+static void
+WriteEventDirect(WfEventTable *et, int64 id, const char *from, const char *to, const char *note,
+				 Oid source, AttrNumber source_att)
 {
 	Relation	rel = table_open(et->relid, RowExclusiveLock);
 	EState	   *estate = CreateExecutorState();
@@ -967,6 +1028,8 @@ WriteEventDirect(WfEventTable *et, int64 id, const char *from, const char *to, c
 	rte->rellockmode = RowExclusiveLock;
 	ExecInitRangeTable(estate, list_make1(rte));
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	if (OidIsValid(source))
+		SkipRedundantKeyChecks(rri, rel, et->att[0], source, source_att);
 	estate->es_output_cid = GetCurrentCommandId(true);
 	AfterTriggerBeginQuery();
 	ExecOpenIndices(rri, false);
@@ -1036,9 +1099,12 @@ WriteEventDirect(WfEventTable *et, int64 id, const char *from, const char *to, c
 	table_close(rel, NoLock);
 }
 
-/* Inserts one event row. */
+/*
+ * Inserts one event row.  row_kept: the guarded row exists with this id
+ * before the statement and keeps it (an UPDATE that leaves the id alone).
+ */
 static void
-WriteEvent(WfRow *r, int64 id, const char *from, const char *to, const char *note)
+WriteEvent(WfRow *r, int64 id, const char *from, const char *to, const char *note, bool row_kept)
 {
 	SPIPlanPtr	plan;
 	Datum		vals[4];
@@ -1048,7 +1114,8 @@ WriteEvent(WfRow *r, int64 id, const char *from, const char *to, const char *not
 
 	if (et->direct)
 	{
-		WriteEventDirect(et, id, from, to, note);
+		WriteEventDirect(et, id, from, to, note,
+						 row_kept ? r->tg->relid : InvalidOid, r->tg->att[COL_ID]);
 		return;
 	}
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1110,6 +1177,7 @@ workflow_guard(PG_FUNCTION_ARGS)
 	char	   *priority;
 	char	   *note;
 	bool		has_id = false;
+	bool		id_kept = false;	/* an UPDATE that keeps the row's id */
 	int64		id = 0;
 	bool		transition;
 	bool		assigned = false;
@@ -1141,6 +1209,13 @@ workflow_guard(PG_FUNCTION_ARGS)
 	{
 		has_id = true;
 		id = r.tg->typ[COL_ID] == INT8OID ? DatumGetInt64(d) : (int64) DatumGetInt32(d);
+		if (!insert)
+		{
+			Datum		od = GetCol(&r, COL_ID, true, &isnull);
+
+			id_kept = !isnull &&
+				(r.tg->typ[COL_ID] == INT8OID ? DatumGetInt64(od) : (int64) DatumGetInt32(od)) == id;
+		}
 	}
 	note = GetString(&r, COL_NOTE, false);
 	if (note != NULL)
@@ -1279,7 +1354,7 @@ workflow_guard(PG_FUNCTION_ARGS)
 	if (r.tg->events != NULL && has_id && !import)
 	{
 		if (transition)
-			WriteEvent(&r, id, from, to, note);
+			WriteEvent(&r, id, from, to, note, id_kept);
 		if (r.tg->att[COL_ASSIGNEE] != 0)
 		{
 			char	   *newa = GetString(&r, COL_ASSIGNEE, false);
@@ -1288,13 +1363,13 @@ workflow_guard(PG_FUNCTION_ARGS)
 			if ((newa == NULL) != (olda == NULL) || (newa != NULL && strcmp(newa, olda) != 0))
 			{
 				WriteEvent(&r, id, to, to,
-						   newa ? psprintf("assigned to %s", newa) : "unassigned");
+						   newa ? psprintf("assigned to %s", newa) : "unassigned", id_kept);
 				assigned = true;
 			}
 		}
 		/* a note without a transition or an assignment is kept as a comment */
 		if (!transition && !assigned && note != NULL)
-			WriteEvent(&r, id, to, to, note);
+			WriteEvent(&r, id, to, to, note, id_kept);
 	}
 	if (transition && r.tg->notify != NULL)
 		SendNotify(&r, has_id, id, from, to, priority);
