@@ -9,6 +9,13 @@
 -- workflow_guard gained the event_key= setting (the id column of the event table).
 COMMENT ON FUNCTION crm.workflow_guard() IS 'BEFORE INSERT OR UPDATE row trigger enforcing a workflow of crm.workflow_transition: arguments are the workflow name, then key=value settings (column names, events=, event_key=, notify=); validates moves (SQLSTATE WF001), stamps times, computes SLA deadlines, pauses the clock in waiting_customer, writes events, sends NOTIFY';
 
+-- complaint_event: one index instead of two.  The key becomes (complaint_id,
+-- id), which also serves a complaint's history in order, so every event row
+-- costs one index entry less to write.
+ALTER TABLE crm.complaint_event DROP CONSTRAINT complaint_event_pkey,
+    ADD CONSTRAINT complaint_event_pkey PRIMARY KEY (complaint_id, id);
+DROP INDEX crm.complaint_event_complaint_idx;
+
 -- rfm: the state of crm.rfm_collect is an expanded object while the aggregate
 -- runs and flattens to its used entries (same text and binary forms).
 COMMENT ON TYPE crm.rfm_table IS 'state of crm.rfm_collect: purchases, last purchase and exact spend of every customer of a table (a hash table while aggregating, the used entries only when stored or passed between processes); exact text and binary round trip';
