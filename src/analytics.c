@@ -24,7 +24,6 @@
 
 #include "catalog/pg_type.h"
 #include "common/int.h"
-#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
@@ -36,6 +35,8 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+
+#include "crm.h"
 
 /* ------------------------------------------------------------------------
  * Counters in a bigint[] state (crm.nps, crm.csat)
@@ -399,18 +400,10 @@ TallyCheckKind(Tally *t, int kind, const char *fname)
 }
 
 /* Appends a float8 as the shortest decimal that reads back exactly (JSON null if not finite). */
-static void
+static inline void
 AppendDouble(StringInfo buf, double v)
 {
-	char		s[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	if (isnan(v) || isinf(v))
-	{
-		appendStringInfoString(buf, "null");
-		return;
-	}
-	double_to_shortest_decimal_buf(v, s);
-	appendStringInfoString(buf, s);
+	crm_append_double(buf, v, "null");
 }
 
 /* Appends a JSON string of (ptr, len). */

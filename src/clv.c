@@ -35,7 +35,6 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
-#include "common/shortest_dec.h"
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -44,6 +43,8 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+
+#include "crm.h"
 
 /* ------------------------------------------------------------------------
  * The sample state
@@ -239,13 +240,10 @@ CheckRow(int dims, const ClvRow *r)
 }
 
 /* Appends the shortest decimal that reads back as exactly d. */
-static void
+static inline void
 AppendDouble(StringInfo buf, double d)
 {
-	char		s[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	double_to_shortest_decimal_buf(d, s);
-	appendStringInfoString(buf, s);
+	crm_append_double(buf, d, NULL);
 }
 
 /* Parses a double at *p, advancing *p. */

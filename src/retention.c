@@ -35,6 +35,8 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "crm.h"
+
 #define RET_VERSION 1
 #define RET_MAX_SPAN (1 << 20)		/* periods from a customer's first to last */
 #define RET_MAXCAP ((int64) 1 << 24)	/* hash slots: 12M customers */
@@ -207,24 +209,11 @@ PeriodStart(int64 p, int period)
  * The expanded form
  * ------------------------------------------------------------------------ */
 
-static inline uint64
-HashCustomer(int64 k)
-{
-	uint64		x = (uint64) k;
-
-	x ^= x >> 30;
-	x *= UINT64CONST(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64CONST(0x94d049bb133111eb);
-	x ^= x >> 31;
-	return x;
-}
-
 static inline RetSlot *
 XSlot(RetSlot *slots, int64 capacity, int64 customer)
 {
 	uint64		mask = (uint64) capacity - 1;
-	uint64		i = HashCustomer(customer) & mask;
+	uint64		i = crm_hash_customer(customer) & mask;
 
 	for (;;)
 	{
@@ -648,15 +637,8 @@ RetXFromState(FunctionCallInfo fcinfo, MemoryContext aggcontext, int period)
 static void
 AppendIsoUtc(StringInfo buf, TimestampTz t)
 {
-	char		s[MAXDATELEN + 1];
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	if (TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+	if (!crm_append_iso_utc(buf, t))
 		BadState("A purchase time cannot be written.");
-	tm.tm_isdst = 0;
-	EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, s);
-	appendStringInfoString(buf, s);
 }
 
 static void

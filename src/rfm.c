@@ -47,6 +47,8 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "crm.h"
+
 #if PG_VERSION_NUM < 150000
 #error "the rfm module needs PostgreSQL 15 or later (InitMaterializedSRF)"
 #endif
@@ -423,24 +425,19 @@ syntax:
 static void
 AppendIsoUtc(StringInfo buf, TimestampTz t)
 {
-	char		s[MAXDATELEN + 1];
-	struct pg_tm tm;
-	fsec_t		fsec;
-
 	if (TIMESTAMP_NOT_FINITE(t))
-		EncodeSpecialTimestamp(t, s);
-	else if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) == 0)
 	{
-		tm.tm_isdst = 0;		/* print the +00 offset */
-		EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, s);
+		char		s[MAXDATELEN + 1];
+
+		EncodeSpecialTimestamp(t, s);
+		appendStringInfoString(buf, s);
 	}
-	else
+	else if (!crm_append_iso_utc(buf, t))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range"),
 				 errdetail("A crm.rfm_state holds a time that cannot be written."),
 				 errhint("Check the purchase times.")));
-	appendStringInfoString(buf, s);
 }
 
 PG_FUNCTION_INFO_V1(rfm_state_out);
@@ -1411,19 +1408,6 @@ SlotSetUnits(RfmSlot *s, int128 u)
 	s->units_lo = (uint64) u;
 }
 
-/* 64-bit mix (the splitmix64 finaliser) for customer ids. */
-static inline uint64
-HashCustomer(int64 k)
-{
-	uint64		x = (uint64) k;
-
-	x ^= x >> 30;
-	x *= UINT64CONST(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64CONST(0x94d049bb133111eb);
-	x ^= x >> 31;
-	return x;
-}
 
 /*
  * Asks the kernel to back the 2 MB-aligned part of a large allocation with
@@ -1470,12 +1454,21 @@ RfmTableMake(int64 capacity)
 	return t;
 }
 
-/* The slot of a customer: its own, or the empty one where it belongs. */
+/* The home position of a customer in a table. */
+static inline uint64
+RfmTableHome(const RfmTable *t, int64 customer)
+{
+	return crm_hash_customer(customer) & ((uint64) t->capacity - 1);
+}
+
+/*
+ * The slot of a customer, searched from position i (its home): its own, or
+ * the empty one where it belongs.
+ */
 static inline RfmSlot *
-RfmTableSlot(RfmTable *t, int64 customer)
+RfmTableProbe(RfmTable *t, uint64 i, int64 customer)
 {
 	uint64		mask = (uint64) t->capacity - 1;
-	uint64		i = HashCustomer(customer) & mask;
 
 	for (;;)
 	{
@@ -1485,6 +1478,13 @@ RfmTableSlot(RfmTable *t, int64 customer)
 			return s;
 		i = (i + 1) & mask;
 	}
+}
+
+/* The slot of a customer: its own, or the empty one where it belongs. */
+static inline RfmSlot *
+RfmTableSlot(RfmTable *t, int64 customer)
+{
+	return RfmTableProbe(t, RfmTableHome(t, customer), customer);
 }
 
 /*
@@ -1578,31 +1578,21 @@ static RfmTable *
 RfmTableFlush(RfmTable *t)
 {
 	uint64		pos[RFM_BATCH];
-	uint64		mask;
 	int			i;
 
 	if (t->npending == 0)
 		return t;
 	t = RfmTableReserve(t, t->npending);
-	mask = (uint64) t->capacity - 1;
 	for (i = 0; i < t->npending; i++)
 	{
-		pos[i] = HashCustomer(t->pending[i].customer) & mask;
+		pos[i] = RfmTableHome(t, t->pending[i].customer);
 		SlotPrefetch(&t->slots[pos[i]]);
 	}
 	for (i = 0; i < t->npending; i++)
 	{
 		RfmPending *p = &t->pending[i];
-		uint64		j = pos[i];
-		RfmSlot    *s;
+		RfmSlot    *s = RfmTableProbe(t, pos[i], p->customer);
 
-		for (;;)
-		{
-			s = &t->slots[j];
-			if (s->count == 0 || s->customer == p->customer)
-				break;
-			j = (j + 1) & mask;
-		}
 		if (s->count == 0)
 			t->used++;
 		SlotAdd(s, p->customer, 1, p->at,
@@ -1932,7 +1922,6 @@ RfmXMerge(RfmTableX *x, RfmTable *b)
 		int			nb = 0,
 					k;
 		RfmTable   *t;
-		uint64		mask;
 
 		while (nb < RFM_BATCH && i < b->capacity)
 		{
@@ -1946,25 +1935,16 @@ RfmXMerge(RfmTableX *x, RfmTable *b)
 			pfree(x->t);
 			x->t = t;
 		}
-		mask = (uint64) t->capacity - 1;
 		for (k = 0; k < nb; k++)
 		{
-			pos[k] = HashCustomer(batch[k]->customer) & mask;
+			pos[k] = RfmTableHome(t, batch[k]->customer);
 			SlotPrefetch(&t->slots[pos[k]]);
 		}
 		for (k = 0; k < nb; k++)
 		{
 			RfmSlot    *src = batch[k];
-			uint64		j = pos[k];
-			RfmSlot    *s;
+			RfmSlot    *s = RfmTableProbe(t, pos[k], src->customer);
 
-			for (;;)
-			{
-				s = &t->slots[j];
-				if (s->count == 0 || s->customer == src->customer)
-					break;
-				j = (j + 1) & mask;
-			}
 			if (s->count == 0)
 				t->used++;
 			SlotAdd(s, src->customer, src->count, src->last, SlotUnits(src), src->dscale);
