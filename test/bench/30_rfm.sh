@@ -91,14 +91,21 @@ t_floor=$(bench_ms "$runs" "$q_floor")
 t_ntile=$(bench_ms "$runs" "$q_ntile")
 t_pct=$(bench_ms "$runs" "$q_pct")
 t_crm=$(bench_ms "$runs" "$q_crm")
+# The same two on one core: a busy server's nightly run, or max_parallel_workers_per_gather = 0.
+serial="SET max_parallel_workers_per_gather = 0;"
+t_scan_s=$(bench_ms "$runs" "$serial $q_scan")
+t_crm_s=$(bench_ms "$runs" "$serial $q_crm")
 bench_row "SELECT count(*) (bare scan)" "$t_scan" "$t_scan"
 bench_row "GROUP BY customer_id: max, count, sum (floor)" "$t_floor" "$t_scan"
 bench_row "plain SQL: GROUP BY, NTILE(5) windows, CASE" "$t_ntile" "$t_scan"
 bench_row "plain SQL: GROUP BY, percentile_cont breaks, CASE" "$t_pct" "$t_scan"
 bench_row "crm.rfm_analyze (exact quintiles, segments)" "$t_crm" "$t_scan"
+bench_row "SELECT count(*), serial" "$t_scan_s" "$t_scan"
+bench_row "crm.rfm_analyze, serial" "$t_crm_s" "$t_scan"
 awk -v n="$t_ntile" -v g="$t_floor" -v c="$t_crm" -v s="$t_scan" -v p="$t_pct" 'BEGIN {
     printf "  NTILE SQL / GROUP BY = %.2f; crm.rfm_analyze is %.1fx faster than the NTILE SQL, %.1fx than percentile_cont, %.2fx the bare scan\n",
            n / g, n / c, p / c, c / s }'
+awk -v c="$t_crm_s" -v s="$t_scan_s" 'BEGIN { printf "  serially (no parallel workers for either): crm.rfm_analyze is %.2fx the bare scan\n", c / s }'
 
 # Peak memory of each query: the private (anonymous) memory of the backend
 # and of its parallel workers, summed, sampled every 20 ms while it runs.
