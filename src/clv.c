@@ -1686,10 +1686,13 @@ FitResult(FunctionCallInfo fcinfo, int k, const double *par, double ll, double n
 #define GTOL_ANALYTIC 1e-9
 #define GTOL_NUMERIC 1e-7
 
-PG_FUNCTION_INFO_V1(bgnbd_fit_final);
-/* Final of crm.bgnbd_fit: maximum likelihood estimates. */
-Datum
-bgnbd_fit_final(PG_FUNCTION_ARGS)
+/*
+ * The final function of a fitting aggregate: fits the model of k parameters
+ * to the state and returns the estimates (the optimiser works on their logs).
+ */
+static Datum
+FitFinal(FunctionCallInfo fcinfo, ObjFn fn, int k, bool analytic, bool pairs, StartsFn mkstarts,
+		 double gtol)
 {
 	double		th[MAXPAR],
 				par[MAXPAR],
@@ -1700,11 +1703,18 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	conv = FitModel(SampleArgCopy(PG_GETARG_DATUM(0)), BgObjective, 4, true, false, BgStarts,
-					GTOL_ANALYTIC, th, &ll, &n);
-	for (i = 0; i < 4; i++)
+	conv = FitModel(SampleArgCopy(PG_GETARG_DATUM(0)), fn, k, analytic, pairs, mkstarts, gtol, th, &ll, &n);
+	for (i = 0; i < k; i++)
 		par[i] = exp(th[i]);
-	PG_RETURN_DATUM(FitResult(fcinfo, 4, par, ll, n, conv));
+	PG_RETURN_DATUM(FitResult(fcinfo, k, par, ll, n, conv));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_fit_final);
+/* Final of crm.bgnbd_fit: maximum likelihood estimates. */
+Datum
+bgnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	return FitFinal(fcinfo, BgObjective, 4, true, false, BgStarts, GTOL_ANALYTIC);
 }
 
 PG_FUNCTION_INFO_V1(paretonbd_fit_final);
@@ -1712,20 +1722,7 @@ PG_FUNCTION_INFO_V1(paretonbd_fit_final);
 Datum
 paretonbd_fit_final(PG_FUNCTION_ARGS)
 {
-	double		th[MAXPAR],
-				par[MAXPAR],
-				ll,
-				n;
-	bool		conv;
-	int			i;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	conv = FitModel(SampleArgCopy(PG_GETARG_DATUM(0)), ParetoObjective, 4, false, true, ParetoStarts,
-					GTOL_NUMERIC, th, &ll, &n);
-	for (i = 0; i < 4; i++)
-		par[i] = exp(th[i]);
-	PG_RETURN_DATUM(FitResult(fcinfo, 4, par, ll, n, conv));
+	return FitFinal(fcinfo, ParetoObjective, 4, false, true, ParetoStarts, GTOL_NUMERIC);
 }
 
 PG_FUNCTION_INFO_V1(gamma_gamma_fit_final);
@@ -1733,20 +1730,7 @@ PG_FUNCTION_INFO_V1(gamma_gamma_fit_final);
 Datum
 gamma_gamma_fit_final(PG_FUNCTION_ARGS)
 {
-	double		th[MAXPAR],
-				par[MAXPAR],
-				ll,
-				n;
-	bool		conv;
-	int			i;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	conv = FitModel(SampleArgCopy(PG_GETARG_DATUM(0)), GgObjective, 3, true, false, GgStarts,
-					GTOL_ANALYTIC, th, &ll, &n);
-	for (i = 0; i < 3; i++)
-		par[i] = exp(th[i]);
-	PG_RETURN_DATUM(FitResult(fcinfo, 3, par, ll, n, conv));
+	return FitFinal(fcinfo, GgObjective, 3, true, false, GgStarts, GTOL_ANALYTIC);
 }
 
 /* ------------------------------------------------------------------------

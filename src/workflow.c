@@ -967,11 +967,11 @@ static void
 SkipRedundantKeyChecks(ResultRelInfo *rri, Relation rel, AttrNumber keyatt,
 					   Oid source, AttrNumber source_att)
 {
-	TriggerDesc *td = rri->ri_TrigDesc;
-	TriggerDesc *nd;
+	TriggerDesc *td = rri->ri_TrigDesc;	/* InitResultRelInfo's own copy */
 	List	   *skip = NIL;
 	ListCell   *lc;
-	int			i;
+	int			i,
+				n = 0;
 
 	if (td == NULL || !td->trig_insert_after_row)
 		return;
@@ -985,11 +985,8 @@ SkipRedundantKeyChecks(ResultRelInfo *rri, Relation rel, AttrNumber keyatt,
 	}
 	if (skip == NIL)
 		return;
-	nd = (TriggerDesc *) palloc(sizeof(TriggerDesc));
-	memcpy(nd, td, sizeof(TriggerDesc));
-	nd->triggers = (Trigger *) palloc(sizeof(Trigger) * td->numtriggers);
-	nd->numtriggers = 0;
-	nd->trig_insert_after_row = false;
+	/* Drop those triggers from the copy, keeping the others in their order. */
+	td->trig_insert_after_row = false;
 	for (i = 0; i < td->numtriggers; i++)
 	{
 		Trigger    *t = &td->triggers[i];
@@ -997,11 +994,13 @@ SkipRedundantKeyChecks(ResultRelInfo *rri, Relation rel, AttrNumber keyatt,
 		if (RI_FKey_trigger_type(t->tgfoid) == RI_TRIGGER_FK &&
 			TRIGGER_FOR_INSERT(t->tgtype) && list_member_oid(skip, t->tgconstraint))
 			continue;
-		nd->triggers[nd->numtriggers++] = *t;
 		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_AFTER(t->tgtype) && TRIGGER_FOR_INSERT(t->tgtype))
-			nd->trig_insert_after_row = true;
+			td->trig_insert_after_row = true;
+		if (n != i)
+			td->triggers[n] = *t;
+		n++;
 	}
-	rri->ri_TrigDesc = nd;
+	td->numtriggers = n;
 }
 
 /*
