@@ -26,6 +26,13 @@
 #include <sys/mman.h>
 
 #include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -34,16 +41,28 @@
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "optimizer/cost.h"
+#include "optimizer/paths.h"
+#include "port/atomics.h"
+#include "storage/bufmgr.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/dsa.h"
 #include "utils/expandeddatum.h"
 #include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -1227,6 +1246,34 @@ NumericToUnits(struct varlena *v, int128 *units, int *dscale)
 	return UNITS_OK;
 }
 
+/*
+ * Converts a numeric purchase amount of a customer to units and display
+ * scale, or explains why it cannot be summed exactly.  The amount is read
+ * where it lies: short headers need no copy.
+ */
+static inline void
+AmountUnits(Datum d, int64 customer, int128 *units, int *dscale)
+{
+	struct varlena *amount = (struct varlena *) DatumGetPointer(d);
+	UnitsResult res;
+
+	if (VARATT_IS_EXTENDED(amount) && !VARATT_IS_SHORT(amount))
+		amount = pg_detoast_datum_packed(amount);
+	res = NumericToUnits(amount, units, dscale);
+	if (res != UNITS_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("purchase amount %s of customer " INT64_FORMAT " cannot be summed exactly",
+						DatumGetCString(DirectFunctionCall1(numeric_out, PointerGetDatum(pg_detoast_datum(amount)))),
+						customer),
+				 res == UNITS_NOT_FINITE ?
+				 errdetail("Monetary value is a sum of amounts; NaN and infinity have no place in it.") :
+				 errdetail("Amounts must have at most 8 decimal places and be below 10^20."),
+				 errhint("Filter or round the amounts in a view and pass the view as source.")));
+	if ((Pointer) amount != DatumGetPointer(d))
+		pfree(amount);
+}
+
 /* Writes units of 10^-8 as a decimal with at least dscale decimals. */
 static char *
 UnitsToString(int128 units, int dscale, char *buf)
@@ -1280,11 +1327,16 @@ UnitsToNumeric(int128 units, int dscale)
 	Numeric		res;
 	char	   *p;
 
-	while (u != 0)
+	uint64		v;
+
+	while (u > PG_UINT64_MAX)
 	{
 		dig[n++] = (int16) (u % NBASE_);
 		u /= NBASE_;
 	}
+	/* The rest in 64-bit arithmetic, far cheaper than 128-bit division. */
+	for (v = (uint64) u; v != 0; v /= NBASE_)
+		dig[n++] = (int16) (v % NBASE_);
 	while (lo < n && dig[lo] == 0)
 		lo++;
 	/* dig[k] has weight k - FRAC_NDIGITS. */
@@ -1357,7 +1409,9 @@ typedef struct RfmSlot
 	int64		units_hi;		/* spend in units of 10^-8, high 64 bits */
 	uint64		units_lo;		/* low 64 bits (kept apart: varlenas are only 8-aligned) */
 	int32		dscale;			/* largest display scale of the amounts */
-	int32		unused;
+	int32		lock;			/* room for the slot's spin lock while a shared
+								 * table is filled by several processes; zero
+								 * everywhere else */
 } RfmSlot;
 
 /*
@@ -1502,33 +1556,57 @@ SlotPrefetch(const RfmSlot *s)
 #endif
 }
 
-/* Adds figures to a slot, erroring out rather than overflowing. */
-static inline void
-SlotAdd(RfmSlot *s, int64 customer, int64 count, TimestampTz last, int128 units, int dscale)
+/*
+ * Adds figures to a slot; false, with the slot unchanged, when the sum or the
+ * count would overflow.  An empty slot gets its customer id before its count,
+ * and a slot counts as used from its count on, so that a process reading a
+ * shared table without the slot's lock never sees a used slot without its id.
+ */
+static inline bool
+SlotAddChecked(RfmSlot *s, int64 customer, int64 count, TimestampTz last, int128 units, int dscale)
 {
 	int128		sum;
+	int64		n;
 
 	if (s->count == 0)
 	{
 		s->customer = customer;
-		s->count = count;
 		s->last = last;
 		SlotSetUnits(s, units);
 		s->dscale = dscale;
-		return;
+		pg_write_barrier();
+		s->count = count;
+		return true;
 	}
 	if (__builtin_add_overflow(SlotUnits(s), units, &sum) ||
-		pg_add_s64_overflow(s->count, count, &s->count))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("total spend of customer " INT64_FORMAT " is out of range", customer),
-				 errdetail("crm.rfm_collect sums exactly up to about 10^30."),
-				 errhint("Use crm.rfm_stats, which sums in numeric.")));
+		pg_add_s64_overflow(s->count, count, &n))
+		return false;
+	s->count = n;
 	SlotSetUnits(s, sum);
 	if (last > s->last)
 		s->last = last;
 	if (dscale > s->dscale)
 		s->dscale = dscale;
+	return true;
+}
+
+/* The error of a customer whose total spend is out of range. */
+static void
+SpendOutOfRange(int64 customer)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("total spend of customer " INT64_FORMAT " is out of range", customer),
+			 errdetail("crm.rfm_collect sums exactly up to about 10^30."),
+			 errhint("Use crm.rfm_stats, which sums in numeric.")));
+}
+
+/* Adds figures to a slot, erroring out rather than overflowing. */
+static inline void
+SlotAdd(RfmSlot *s, int64 customer, int64 count, TimestampTz last, int128 units, int dscale)
+{
+	if (!SlotAddChecked(s, customer, count, last, units, dscale))
+		SpendOutOfRange(customer);
 }
 
 /* Returns t itself when it has room for extra more customers, else a bigger copy. */
@@ -1819,6 +1897,78 @@ rfm_table_recv(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(t);
 }
 
+/*
+ * Writes the dense form of a table with nothing pending into f (of
+ * allocated_size bytes): the header, then the used slots one after another.
+ */
+static void
+RfmTableDenseInto(const RfmTable *t, RfmTable *f, Size allocated_size)
+{
+	int64		i,
+				n = 0;
+
+	Assert(t->npending == 0);
+	Assert(allocated_size == RFM_TABLE_HDRSZ + t->used * sizeof(RfmSlot));
+	memset(f, 0, RFM_TABLE_HDRSZ);
+	SET_VARSIZE(f, allocated_size);
+	f->version = RFM_TABLE_VERSION;
+	f->used = t->used;
+	f->capacity = t->used;
+	f->rows = t->rows;
+	for (i = 0; i < t->capacity; i++)
+		if (t->slots[i].count > 0)
+			f->slots[n++] = t->slots[i];
+	Assert(n == t->used);
+}
+
+/*
+ * Merges n slots (empty ones are skipped) into a table, a batch at a time
+ * with the target slots prefetched; returns t or a bigger copy (t is then
+ * left to the caller to free).  The customers of a partial table come in the
+ * order of its own hash table, so the accesses are nearly sequential.
+ */
+static RfmTable *
+RfmTableMergeSlots(RfmTable *t, const RfmSlot *src, int64 n)
+{
+	const RfmSlot *batch[RFM_BATCH];
+	uint64		pos[RFM_BATCH];
+	RfmTable   *orig = t;
+	int64		i = 0;
+
+	while (i < n)
+	{
+		int			nb = 0,
+					k;
+		RfmTable   *g;
+
+		while (nb < RFM_BATCH && i < n)
+		{
+			if (src[i].count > 0)
+				batch[nb++] = &src[i];
+			i++;
+		}
+		g = RfmTableReserve(t, nb);
+		if (g != t && t != orig)
+			pfree(t);
+		t = g;
+		for (k = 0; k < nb; k++)
+		{
+			pos[k] = RfmTableHome(t, batch[k]->customer);
+			SlotPrefetch(&t->slots[pos[k]]);
+		}
+		for (k = 0; k < nb; k++)
+		{
+			const RfmSlot *b = batch[k];
+			RfmSlot    *s = RfmTableProbe(t, pos[k], b->customer);
+
+			if (s->count == 0)
+				t->used++;
+			SlotAdd(s, b->customer, b->count, b->last, SlotUnits(b), b->dscale);
+		}
+	}
+	return t;
+}
+
 /* ------------------------------------------------------------------------
  * The state while an aggregate runs: an expanded object.  Its hash table is
  * a separate allocation in the object's own memory context, so it grows in
@@ -1861,24 +2011,7 @@ RfmXGetFlatSize(ExpandedObjectHeader *eohptr)
 static void
 RfmXFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
 {
-	RfmTableX  *x = (RfmTableX *) eohptr;
-	RfmTable   *t = x->t;
-	RfmTable   *f = (RfmTable *) result;
-	int64		i,
-				n = 0;
-
-	Assert(t->npending == 0);
-	Assert(allocated_size == RFM_TABLE_HDRSZ + t->used * sizeof(RfmSlot));
-	memset(f, 0, RFM_TABLE_HDRSZ);
-	SET_VARSIZE(f, allocated_size);
-	f->version = RFM_TABLE_VERSION;
-	f->used = t->used;
-	f->capacity = t->used;
-	f->rows = t->rows;
-	for (i = 0; i < t->capacity; i++)
-		if (t->slots[i].count > 0)
-			f->slots[n++] = t->slots[i];
-	Assert(n == t->used);
+	RfmTableDenseInto(((RfmTableX *) eohptr)->t, (RfmTable *) result, allocated_size);
 }
 
 static const ExpandedObjectMethods RfmXMethods = {
@@ -1903,52 +2036,19 @@ RfmXMake(MemoryContext parent, int64 n)
 	return x;
 }
 
-/*
- * Merges the customers of a flat table into an expanded one, a batch at a
- * time with the target slots prefetched (a partial state from a worker comes
- * in the order of its own hash table, so the accesses are nearly sequential).
- */
+/* Merges the customers of a flat table into an expanded one. */
 static void
 RfmXMerge(RfmTableX *x, RfmTable *b)
 {
 	MemoryContext old = MemoryContextSwitchTo(x->hdr.eoh_context);
-	RfmSlot    *batch[RFM_BATCH];
-	uint64		pos[RFM_BATCH];
-	int64		i = 0;
+	RfmTable   *t;
 
 	RfmXFlush(x);
-	while (i < b->capacity)
+	t = RfmTableMergeSlots(x->t, b->slots, b->capacity);
+	if (t != x->t)
 	{
-		int			nb = 0,
-					k;
-		RfmTable   *t;
-
-		while (nb < RFM_BATCH && i < b->capacity)
-		{
-			if (b->slots[i].count > 0)
-				batch[nb++] = &b->slots[i];
-			i++;
-		}
-		t = RfmTableReserve(x->t, nb);
-		if (t != x->t)
-		{
-			pfree(x->t);
-			x->t = t;
-		}
-		for (k = 0; k < nb; k++)
-		{
-			pos[k] = RfmTableHome(t, batch[k]->customer);
-			SlotPrefetch(&t->slots[pos[k]]);
-		}
-		for (k = 0; k < nb; k++)
-		{
-			RfmSlot    *src = batch[k];
-			RfmSlot    *s = RfmTableProbe(t, pos[k], src->customer);
-
-			if (s->count == 0)
-				t->used++;
-			SlotAdd(s, src->customer, src->count, src->last, SlotUnits(src), src->dscale);
-		}
+		pfree(x->t);
+		x->t = t;
 	}
 	x->t->rows += b->rows;
 	MemoryContextSwitchTo(old);
@@ -2004,10 +2104,8 @@ rfm_collect_trans(PG_FUNCTION_ARGS)
 	RfmTableX  *x;
 	RfmTable   *t;
 	int64		customer;
-	struct varlena *amount;
 	int128		units;
 	int			dscale;
-	UnitsResult res;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "rfm_collect_trans called in non-aggregate context");
@@ -2018,21 +2116,7 @@ rfm_collect_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
 	customer = PG_GETARG_INT64(1);
-	/* Read the amount where it lies: short headers need no copy. */
-	amount = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(3));
-	if (VARATT_IS_EXTENDED(amount) && !VARATT_IS_SHORT(amount))
-		amount = pg_detoast_datum_packed(amount);
-	res = NumericToUnits(amount, &units, &dscale);
-	if (res != UNITS_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("purchase amount %s of customer " INT64_FORMAT " cannot be summed exactly",
-						DatumGetCString(DirectFunctionCall1(numeric_out, PointerGetDatum(pg_detoast_datum(amount)))),
-						customer),
-				 res == UNITS_NOT_FINITE ?
-				 errdetail("Monetary value is a sum of amounts; NaN and infinity have no place in it.") :
-				 errdetail("Amounts must have at most 8 decimal places and be below 10^20."),
-				 errhint("Filter or round the amounts in a view and pass the view as source.")));
+	AmountUnits(PG_GETARG_DATUM(3), customer, &units, &dscale);
 
 	/* The state is an expanded object in the aggregate context: updated in place. */
 	x = RfmXFromState(fcinfo, aggcontext);
@@ -2121,6 +2205,593 @@ rfm_table_customers(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The direct scan of crm.rfm_analyze.  On a plain table that the user may
+ * read in full (no row-level security), the purchases are read straight
+ * from the table, with no executor and no aggregate call per row.  When the
+ * table is large enough for parallel query, parallel workers and the leader
+ * share the scan and fill one hash table in dynamic shared memory, each slot
+ * under its own spin lock: nothing is merged afterwards.  The shared table
+ * cannot grow, so it is sized from the planner's statistics; when it fills
+ * up anyway, the customers that no longer fit are counted in each process's
+ * private table, which the leader folds in at the end.
+ * ------------------------------------------------------------------------ */
+
+#define RFM_KEY_SHARED	UINT64CONST(0xC2A0000000000001)
+#define RFM_KEY_SCAN	UINT64CONST(0xC2A0000000000002)
+#define RFM_KEY_SLOTS	UINT64CONST(0xC2A0000000000003)
+#define RFM_KEY_DSA		UINT64CONST(0xC2A0000000000004)
+
+/* Customers a process takes into the shared table at a time. */
+#define RFM_RESERVE_CHUNK 64
+
+StaticAssertDecl(sizeof(slock_t) <= sizeof(int32), "a slot's spin lock must fit in RfmSlot.lock");
+
+#define SlotLock(s) ((slock_t *) &(s)->lock)
+
+/* What every process of a direct scan reads. */
+typedef struct RfmScanShared
+{
+	Oid			relid;
+	AttrNumber	att[3];			/* customer, time and amount columns */
+	Oid			type[3];		/* and their types */
+	TimestampTz upper;			/* purchases up to this time count */
+	TimestampTz lower;			/* and only after this one, when has_lower */
+	bool		has_lower;
+	int64		capacity;		/* slots of the shared table: a power of two */
+	int64		limit;			/* customers it takes (3/4 of capacity) */
+	pg_atomic_uint64 reserved;	/* customers promised to processes so far */
+	pg_atomic_uint64 rows;		/* purchases counted by the workers */
+	pg_atomic_uint32 filled;	/* set when the shared table turned a customer away */
+	int			nworkers;
+	dsa_pointer spill[FLEXIBLE_ARRAY_MEMBER];	/* per worker: its private table
+												 * (dense), when it has one */
+} RfmScanShared;
+
+/* One process's view of a scan. */
+typedef struct RfmScanner
+{
+	const RfmScanShared *p;		/* columns, bounds and shared-table figures */
+	RfmScanShared *sh;			/* the shared state, NULL when scanning alone */
+	RfmSlot    *slots;			/* the shared table */
+	int64		budget;			/* customers this process may still add to it */
+	bool		full;			/* no more new customers in the shared table */
+	RfmTable   *priv;			/* private table: every customer when alone,
+								 * else those that did not fit */
+	int64		rows;			/* purchases counted by this process */
+	int			npending;
+	RfmPending	pending[RFM_BATCH];
+} RfmScanner;
+
+/* Takes a chunk of the shared table's room; false when it is full. */
+static bool
+RfmScanReserve(RfmScanner *sc)
+{
+	uint64		had = pg_atomic_fetch_add_u64(&sc->sh->reserved, RFM_RESERVE_CHUNK);
+
+	if (had >= (uint64) sc->p->limit)
+	{
+		sc->full = true;
+		pg_atomic_write_u32(&sc->sh->filled, 1);
+		return false;
+	}
+	sc->budget = Min(RFM_RESERVE_CHUNK, (uint64) sc->p->limit - had);
+	return true;
+}
+
+/*
+ * Adds a purchase to the shared table from position i (its home).  A used
+ * slot's customer never changes, so it is compared without the lock; the
+ * figures change only under the lock.  False when the customer is not in
+ * the table and there is no room for it.
+ */
+static bool
+RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
+{
+	uint64		mask = (uint64) sc->p->capacity - 1;
+	int128		units = (int128) (((uint128) (uint64) p->units_hi << 64) | p->units_lo);
+
+	for (;;)
+	{
+		RfmSlot    *s = &sc->slots[i];
+		bool		ok;
+
+		if (*(volatile int64 *) &s->count != 0)
+		{
+			pg_read_barrier();
+			if (s->customer != p->customer)
+			{
+				i = (i + 1) & mask;
+				continue;
+			}
+			SpinLockAcquire(SlotLock(s));
+			ok = SlotAddChecked(s, p->customer, 1, p->at, units, p->dscale);
+			SpinLockRelease(SlotLock(s));
+			if (!ok)
+				SpendOutOfRange(p->customer);
+			return true;
+		}
+		/* An empty slot: the customer is new, unless another process is just taking it in. */
+		if (sc->full || (sc->budget == 0 && !RfmScanReserve(sc)))
+			return false;
+		SpinLockAcquire(SlotLock(s));
+		if (s->count != 0)
+		{
+			SpinLockRelease(SlotLock(s));
+			continue;			/* taken meanwhile: look at it again */
+		}
+		(void) SlotAddChecked(s, p->customer, 1, p->at, units, p->dscale);
+		SpinLockRelease(SlotLock(s));
+		sc->budget--;
+		return true;
+	}
+}
+
+/* Adds one purchase to the private table, growing it when needed. */
+static void
+RfmScanPrivateAdd(RfmScanner *sc, const RfmPending *p)
+{
+	RfmTable   *t = RfmTableAdd(sc->priv, p->customer, 1, p->at,
+								(int128) (((uint128) (uint64) p->units_hi << 64) | p->units_lo),
+								p->dscale);
+
+	if (t != sc->priv)
+		pfree(sc->priv);
+	sc->priv = t;
+}
+
+/* Moves the pending purchases into the shared table (or, when full, the private one). */
+static void
+RfmScanFlush(RfmScanner *sc)
+{
+	uint64		pos[RFM_BATCH];
+	uint64		mask = (uint64) sc->p->capacity - 1;
+	int			i;
+
+	for (i = 0; i < sc->npending; i++)
+	{
+		pos[i] = crm_hash_customer(sc->pending[i].customer) & mask;
+		SlotPrefetch(&sc->slots[pos[i]]);
+	}
+	for (i = 0; i < sc->npending; i++)
+		if (!RfmScanSharedAdd(sc, pos[i], &sc->pending[i]))
+			RfmScanPrivateAdd(sc, &sc->pending[i]);
+	sc->npending = 0;
+}
+
+/* Moves the pending purchases of a lone scan into its private table. */
+static void
+RfmScanFlushPrivate(RfmScanner *sc)
+{
+	RfmTable   *t = RfmTableFlush(sc->priv);
+
+	if (t != sc->priv)
+		pfree(sc->priv);
+	sc->priv = t;
+}
+
+/* A time column's value as timestamptz, as the cast to timestamptz gives it. */
+static inline TimestampTz
+ScanTime(Datum d, Oid type)
+{
+	switch (type)
+	{
+		case TIMESTAMPTZOID:
+			return DatumGetTimestampTz(d);
+		case TIMESTAMPOID:
+			return DatumGetTimestampTz(DirectFunctionCall1(timestamp_timestamptz, d));
+		default:
+			return DatumGetTimestampTz(DirectFunctionCall1(date_timestamptz, d));
+	}
+}
+
+/* A customer column's value as bigint. */
+static inline int64
+ScanCustomer(Datum d, Oid type)
+{
+	switch (type)
+	{
+		case INT8OID:
+			return DatumGetInt64(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		default:
+			return DatumGetInt16(d);
+	}
+}
+
+/*
+ * Reads every row of a scan: rows with a NULL in one of the three columns
+ * or a time outside (lower, upper] are skipped, as the query path skips them.
+ */
+static void
+RfmScanRows(RfmScanner *sc, Relation rel, TableScanDesc scan)
+{
+	const RfmScanShared *p = sc->p;
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	AttrNumber	maxatt = Max(Max(p->att[0], p->att[1]), p->att[2]);
+	int			ci = p->att[0] - 1,
+				ti = p->att[1] - 1,
+				ai = p->att[2] - 1;
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		RfmPending *e;
+		int64		customer;
+		TimestampTz at;
+		int128		units;
+		int			dscale;
+
+		slot_getsomeattrs(slot, maxatt);
+		if (slot->tts_isnull[ci] || slot->tts_isnull[ti] || slot->tts_isnull[ai])
+			continue;
+		at = ScanTime(slot->tts_values[ti], p->type[1]);
+		if (at > p->upper || (p->has_lower && at <= p->lower))
+			continue;
+		customer = ScanCustomer(slot->tts_values[ci], p->type[0]);
+		if (p->type[2] == NUMERICOID)
+			AmountUnits(slot->tts_values[ai], customer, &units, &dscale);
+		else
+		{
+			units = (int128) ScanCustomer(slot->tts_values[ai], p->type[2]) * 100000000;
+			dscale = 0;
+		}
+		sc->rows++;
+		if (sc->sh == NULL)
+		{
+			/* Alone: straight into the private table's own batch. */
+			if (sc->priv->npending == RFM_BATCH)
+			{
+				RfmScanFlushPrivate(sc);
+				CHECK_FOR_INTERRUPTS();
+			}
+			e = &sc->priv->pending[sc->priv->npending++];
+		}
+		else
+			e = &sc->pending[sc->npending++];
+		e->customer = customer;
+		e->at = at;
+		e->units_hi = (int64) (units >> 64);
+		e->units_lo = (uint64) units;
+		e->dscale = dscale;
+		if (sc->npending == RFM_BATCH)
+		{
+			RfmScanFlush(sc);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	if (sc->sh == NULL)
+		RfmScanFlushPrivate(sc);
+	else if (sc->npending > 0)
+		RfmScanFlush(sc);
+	sc->priv->rows += sc->rows;
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* Sets up a scanner; a private table of initial capacity cap. */
+static void
+RfmScannerInit(RfmScanner *sc, const RfmScanShared *p, RfmScanShared *sh, RfmSlot *slots, int64 cap)
+{
+	memset(sc, 0, offsetof(RfmScanner, pending));
+	sc->p = p;
+	sc->sh = sh;
+	sc->slots = slots;
+	sc->priv = RfmTableMake(cap);
+}
+
+/* The entry point of a parallel worker of a direct scan. */
+PGDLLEXPORT void crm_rfm_scan_worker(dsm_segment *seg, shm_toc *toc);
+
+void
+crm_rfm_scan_worker(dsm_segment *seg, shm_toc *toc)
+{
+	RfmScanShared *sh = (RfmScanShared *) shm_toc_lookup(toc, RFM_KEY_SHARED, false);
+	ParallelTableScanDesc pscan = (ParallelTableScanDesc) shm_toc_lookup(toc, RFM_KEY_SCAN, false);
+	RfmSlot    *slots = (RfmSlot *) shm_toc_lookup(toc, RFM_KEY_SLOTS, false);
+	dsa_area   *area = dsa_attach_in_place(shm_toc_lookup(toc, RFM_KEY_DSA, false), seg);
+	Relation	rel = table_open(sh->relid, AccessShareLock);
+	TableScanDesc scan = table_beginscan_parallel(rel, pscan);
+	RfmScanner	sc;
+
+	RfmScannerInit(&sc, sh, sh, slots, 1024);
+	RfmScanRows(&sc, rel, scan);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	pg_atomic_fetch_add_u64(&sh->rows, (uint64) sc.rows);
+	if (sc.priv->used > 0 && ParallelWorkerNumber < sh->nworkers)
+	{
+		Size		sz = RFM_TABLE_HDRSZ + sc.priv->used * sizeof(RfmSlot);
+		dsa_pointer dp = dsa_allocate_extended(area, sz, DSA_ALLOC_HUGE);
+
+		RfmTableDenseInto(sc.priv, (RfmTable *) dsa_get_address(area, dp), sz);
+		sh->spill[ParallelWorkerNumber] = dp;
+	}
+	dsa_detach(area);
+}
+
+/* What a direct scan found: the used slots of up to two slot arrays. */
+typedef struct RfmFound
+{
+	RfmSlot    *a;				/* the shared table, or the private one */
+	int64		na;
+	RfmSlot    *b;				/* the private table beside the shared one */
+	int64		nb;
+	int64		rows;			/* purchases */
+	Size		bytes;			/* size of the tables */
+	int			nworkers;		/* workers that took part */
+	bool		filled;			/* the shared table turned customers away */
+	ParallelContext *pcxt;		/* to destroy once the slots are read */
+	dsa_area   *area;
+} RfmFound;
+
+/*
+ * Whether the direct scan can read a table: not when it is not a plain
+ * table or populated materialized view (or has inheritance children, or is
+ * another session's temporary table), row-level security applies, the user
+ * may not read the three columns, or the transaction is serializable.  The
+ * query path then runs, and reports what there is to report.
+ */
+static bool
+RfmDirectPossible(Oid relid, const AttrNumber att[3])
+{
+	Oid			user = GetUserId();
+	HeapTuple	tp;
+	char		relkind,
+				persistence;
+	bool		hassub,
+				populated;
+	int			i;
+
+	if (IsolationIsSerializable())
+		return false;
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tp))
+		return false;
+	relkind = ((Form_pg_class) GETSTRUCT(tp))->relkind;
+	persistence = ((Form_pg_class) GETSTRUCT(tp))->relpersistence;
+	hassub = ((Form_pg_class) GETSTRUCT(tp))->relhassubclass;
+	populated = ((Form_pg_class) GETSTRUCT(tp))->relispopulated;
+	ReleaseSysCache(tp);
+	if ((relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW) || hassub || !populated)
+		return false;
+	if (persistence == RELPERSISTENCE_TEMP && !isTempOrTempToastNamespace(get_rel_namespace(relid)))
+		return false;
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	if (pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK)
+		return true;
+	for (i = 0; i < 3; i++)
+		if (pg_attribute_aclcheck(relid, att[i], user, ACL_SELECT) != ACLCHECK_OK)
+			return false;
+	return true;
+}
+
+/* Parallel workers for a scan of pages pages, as the planner would choose them. */
+static int
+RfmScanWorkers(Relation rel, BlockNumber pages)
+{
+	int			w = RelationGetParallelWorkers(rel, -1);
+
+	if (max_parallel_workers_per_gather <= 0 || !IsUnderPostmaster || IsInParallelMode() ||
+		RelationUsesLocalBuffers(rel))
+		return 0;
+	if (w < 0)
+	{
+		double		threshold = Max(min_parallel_table_scan_size, 1);
+
+		if (pages < threshold)
+			return 0;
+		w = 1;
+		while (pages >= threshold * 3)
+		{
+			w++;
+			threshold *= 3;
+		}
+	}
+	return Min(w, max_parallel_workers_per_gather);
+}
+
+/*
+ * The slots to give a table that will hold the customers of a table of
+ * pages pages: from the statistics of the customer column when there are
+ * any.  ANALYZE often counts far too few distinct values when a few
+ * customers buy most, so the estimate is raised up to fourfold, within an
+ * eighth of the rows.
+ */
+static int64
+RfmScanCapacity(Relation rel, AttrNumber att, BlockNumber pages)
+{
+	double		rows,
+				d = -1,
+				est;
+	int64		cap = 1024;
+	HeapTuple	tp;
+
+	if (rel->rd_rel->reltuples >= 0 && rel->rd_rel->relpages > 0)
+		rows = rel->rd_rel->reltuples / rel->rd_rel->relpages * pages;
+	else
+		rows = (double) pages * 100;
+	tp = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(rel)),
+						 Int16GetDatum(att), BoolGetDatum(false));
+	if (HeapTupleIsValid(tp))
+	{
+		float4		sd = ((Form_pg_statistic) GETSTRUCT(tp))->stadistinct;
+
+		d = sd > 0 ? sd : -sd * rows;
+		ReleaseSysCache(tp);
+	}
+	if (d > 0)
+		est = Min(4 * d, Max(d, rows / 8));
+	else
+		est = rows / 4;
+	while (cap < RFM_TABLE_MAXCAP && est * 4 > (double) cap * 3)
+		cap *= 2;
+	return cap;
+}
+
+/*
+ * Reads the purchases of a table straight from it.  The caller has checked
+ * the columns and RfmDirectPossible.  With workers, the slots found live in
+ * shared memory until RfmFoundRelease.
+ */
+static void
+RfmDirectScan(RfmScanShared *params, RfmFound *found)
+{
+	Relation	rel = table_open(params->relid, AccessShareLock);
+	BlockNumber pages = RelationGetNumberOfBlocks(rel);
+	Snapshot	snapshot = RegisterSnapshot(GetActiveSnapshot());
+	int64		cap = RfmScanCapacity(rel, params->att[0], pages);
+	int			nworkers = RfmScanWorkers(rel, pages);
+	RfmScanner	sc;
+	TableScanDesc scan;
+
+	memset(found, 0, sizeof(RfmFound));
+	if (nworkers > 0)
+	{
+		ParallelContext *pcxt;
+		Size		shsize = add_size(offsetof(RfmScanShared, spill), mul_size(nworkers, sizeof(dsa_pointer)));
+		Size		scansize = table_parallelscan_estimate(rel, snapshot);
+		Size		slotsize = mul_size(cap, sizeof(RfmSlot));
+		RfmScanShared *sh;
+		ParallelTableScanDesc pscan;
+		RfmSlot    *slots;
+		int			i;
+
+		EnterParallelMode();
+		pcxt = CreateParallelContext("$libdir/crm", "crm_rfm_scan_worker", nworkers);
+		shm_toc_estimate_chunk(&pcxt->estimator, shsize);
+		shm_toc_estimate_chunk(&pcxt->estimator, scansize);
+		shm_toc_estimate_chunk(&pcxt->estimator, slotsize);
+		shm_toc_estimate_chunk(&pcxt->estimator, dsa_minimum_size());
+		shm_toc_estimate_keys(&pcxt->estimator, 4);
+		InitializeParallelDSM(pcxt);
+		if (pcxt->seg == NULL)
+		{
+			/* No dynamic shared memory to be had: scan alone. */
+			DestroyParallelContext(pcxt);
+			ExitParallelMode();
+			nworkers = 0;
+		}
+		else
+		{
+			sh = (RfmScanShared *) shm_toc_allocate(pcxt->toc, shsize);
+			memcpy(sh, params, offsetof(RfmScanShared, spill));
+			sh->capacity = cap;
+			sh->limit = cap / 4 * 3;
+			pg_atomic_init_u64(&sh->reserved, 0);
+			pg_atomic_init_u64(&sh->rows, 0);
+			pg_atomic_init_u32(&sh->filled, 0);
+			sh->nworkers = nworkers;
+			for (i = 0; i < nworkers; i++)
+				sh->spill[i] = InvalidDsaPointer;
+			shm_toc_insert(pcxt->toc, RFM_KEY_SHARED, sh);
+			pscan = (ParallelTableScanDesc) shm_toc_allocate(pcxt->toc, scansize);
+			table_parallelscan_initialize(rel, pscan, snapshot);
+			shm_toc_insert(pcxt->toc, RFM_KEY_SCAN, pscan);
+			slots = (RfmSlot *) shm_toc_allocate(pcxt->toc, slotsize);
+			memset(slots, 0, slotsize);
+			{
+				slock_t		unlocked;
+
+				SpinLockInit(&unlocked);
+				for (i = 0; i < (int) sizeof(slock_t); i++)
+					if (((char *) &unlocked)[i] != 0)
+					{
+						int64		k;
+
+						for (k = 0; k < cap; k++)
+							SpinLockInit(SlotLock(&slots[k]));
+						break;
+					}
+			}
+			shm_toc_insert(pcxt->toc, RFM_KEY_SLOTS, slots);
+			{
+				void	   *place = shm_toc_allocate(pcxt->toc, dsa_minimum_size());
+
+				shm_toc_insert(pcxt->toc, RFM_KEY_DSA, place);
+				found->area = dsa_create_in_place(place, dsa_minimum_size(), LWTRANCHE_PARALLEL_QUERY_DSA, pcxt->seg);
+			}
+			LaunchParallelWorkers(pcxt);
+
+			/* The leader scans too. */
+			RfmScannerInit(&sc, sh, sh, slots, 1024);
+			scan = table_beginscan_parallel(rel, pscan);
+			RfmScanRows(&sc, rel, scan);
+			table_endscan(scan);
+			WaitForParallelWorkersToFinish(pcxt);
+
+			/* Fold the private tables into the leader's... */
+			for (i = 0; i < pcxt->nworkers_launched; i++)
+				if (DsaPointerIsValid(sh->spill[i]))
+				{
+					RfmTable   *b = (RfmTable *) dsa_get_address(found->area, sh->spill[i]);
+					RfmTable   *t = RfmTableMergeSlots(sc.priv, b->slots, b->capacity);
+
+					if (t != sc.priv)
+						pfree(sc.priv);
+					sc.priv = t;
+				}
+			/* ...and that into the shared table where the customer is there too. */
+			if (sc.priv->used > 0)
+			{
+				int64		k;
+
+				for (k = 0; k < sc.priv->capacity; k++)
+				{
+					RfmSlot    *ps = &sc.priv->slots[k];
+					RfmSlot    *s;
+
+					if (ps->count == 0)
+						continue;
+					s = &slots[crm_hash_customer(ps->customer) & (uint64) (cap - 1)];
+					while (s->count != 0 && s->customer != ps->customer)
+						s = (s == &slots[cap - 1]) ? slots : s + 1;
+					if (s->count == 0)
+						continue;
+					SlotAdd(s, ps->customer, ps->count, ps->last, SlotUnits(ps), ps->dscale);
+					ps->count = 0;
+					sc.priv->used--;
+				}
+			}
+			found->a = slots;
+			found->na = cap;
+			found->b = sc.priv->slots;
+			found->nb = sc.priv->capacity;
+			found->rows = sc.rows + (int64) pg_atomic_read_u64(&sh->rows);
+			found->bytes = slotsize + VARSIZE(sc.priv);
+			found->nworkers = pcxt->nworkers_launched;
+			found->filled = pg_atomic_read_u32(&sh->filled) != 0;
+			found->pcxt = pcxt;
+		}
+	}
+	if (nworkers == 0)
+	{
+		RfmScannerInit(&sc, params, NULL, NULL, cap);
+		scan = table_beginscan(rel, snapshot, 0, NULL);
+		RfmScanRows(&sc, rel, scan);
+		table_endscan(scan);
+		found->a = sc.priv->slots;
+		found->na = sc.priv->capacity;
+		found->rows = sc.rows;
+		found->bytes = VARSIZE(sc.priv);
+	}
+	UnregisterSnapshot(snapshot);
+	/* Like a query, keep the lock until the end of the transaction. */
+	table_close(rel, NoLock);
+}
+
+/* Gives back the shared memory of a direct scan. */
+static void
+RfmFoundRelease(RfmFound *found)
+{
+	if (found->pcxt == NULL)
+		return;
+	dsa_detach(found->area);
+	DestroyParallelContext(found->pcxt);
+	ExitParallelMode();
+	found->pcxt = NULL;
 }
 
 /* ------------------------------------------------------------------------
@@ -2227,8 +2898,13 @@ rfm_analyze(PG_FUNCTION_ARGS)
 			   *tcol,
 			   *acol,
 			   *qt;
-	Oid			atype;
+	Oid			ctype,
+				ttype,
+				atype;
 	bool		has_period = !PG_ARGISNULL(5);
+	bool		direct = false;
+	RfmScanShared params;
+	RfmFound	found;
 	StringInfoData q;
 	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		args[2];
@@ -2287,8 +2963,8 @@ rfm_analyze(PG_FUNCTION_ARGS)
 				 errmsg("relation with OID %u does not exist", relid),
 				 errdetail("The source must be a table, view or partitioned table."),
 				 errhint("Pass the table's name, such as 'crm.purchase'.")));
-	CheckColumn(relid, ccol, "customer id", "customer_col", cust_ok, "bigint, integer or smallint");
-	CheckColumn(relid, tcol, "purchase time", "time_col", time_ok, "timestamp with time zone, timestamp or date");
+	ctype = CheckColumn(relid, ccol, "customer id", "customer_col", cust_ok, "bigint, integer or smallint");
+	ttype = CheckColumn(relid, tcol, "purchase time", "time_col", time_ok, "timestamp with time zone, timestamp or date");
 	atype = CheckColumn(relid, acol, "amount", "amount_col", amount_ok, "numeric or an integer type");
 
 	/* One aggregate over the source. */
@@ -2311,35 +2987,67 @@ rfm_analyze(PG_FUNCTION_ARGS)
 		elog(ERROR, "rfm_analyze: SPI_connect failed");
 	LoadSegments(segments, known);
 
-	/*
-	 * SPI plans may use parallel query: on a large source the planner splits
-	 * the scan over workers, each builds a partial table and the leader
-	 * merges them (crm.rfm_collect is parallel safe).
-	 */
-	if (SPI_execute_with_args(q.data, has_period ? 2 : 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "rfm_analyze: scan query failed: %s", q.data);
+	oldcxt = MemoryContextSwitchTo(workcxt);
+	memset(&found, 0, sizeof(found));
+	params.att[0] = get_attnum(relid, ccol);
+	params.att[1] = get_attnum(relid, tcol);
+	params.att[2] = get_attnum(relid, acol);
+	if (RfmDirectPossible(relid, params.att))
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		params.relid = relid;
+		params.type[0] = ctype;
+		params.type[1] = ttype;
+		params.type[2] = atype;
+		params.upper = as_of;
+		params.has_lower = has_period;
+		params.lower = has_period ? DatumGetTimestampTz(args[1]) : DT_NOBEGIN;
+		RfmDirectScan(&params, &found);
+		direct = true;
+	}
+	else
+	{
+		/*
+		 * Views, partitioned and foreign tables, row-level security, column
+		 * privileges: the query path.  Its plan may use parallel query: on a
+		 * large source the planner splits the scan over workers, each builds
+		 * a partial table and the leader merges them (crm.rfm_collect is
+		 * parallel safe).
+		 */
+		MemoryContextSwitchTo(oldcxt);
+		if (SPI_execute_with_args(q.data, has_period ? 2 : 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "rfm_analyze: scan query failed: %s", q.data);
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-		if (!isnull)
-			t = RfmTableForReading(d);
+			if (!isnull)
+			{
+				t = RfmTableForReading(d);
+				found.a = t->slots;
+				found.na = t->capacity;
+				found.rows = t->rows;
+				found.bytes = VARSIZE(t);
+			}
+		}
+		MemoryContextSwitchTo(workcxt);
 	}
 
 	/* Per-customer measures, then the breaks. */
-	oldcxt = MemoryContextSwitchTo(workcxt);
-	if (t != NULL && t->used > 0)
+	for (i = 0; i < found.na; i++)
+		n += found.a[i].count > 0;
+	for (i = 0; i < found.nb; i++)
+		n += found.b[i].count > 0;
+	if (n > 0)
 	{
-		n = t->used;
-		ents = (RfmSlot **) palloc(n * sizeof(RfmSlot *));
+		ents = (RfmSlot **) MemoryContextAllocHuge(workcxt, n * sizeof(RfmSlot *));
 		rec = (double *) MemoryContextAllocHuge(workcxt, n * 4 * sizeof(double));
 		freq = rec + n;
 		mon = freq + n;
 		work = mon + n;
-		for (i = 0, j = 0; i < t->capacity; i++)
+		for (i = 0, j = 0; i < found.na + found.nb; i++)
 		{
-			RfmSlot    *s = &t->slots[i];
+			RfmSlot    *s = i < found.na ? &found.a[i] : &found.b[i - found.na];
 			int128		u;
 
 			if (s->count == 0)
@@ -2402,8 +3110,13 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	}
 	MemoryContextSwitchTo(oldcxt);
 
-	elog(DEBUG1, "crm.rfm_analyze: " INT64_FORMAT " rows, " INT64_FORMAT " customers, %zu kB of state, %zu kB of working memory",
-		 t ? t->rows : 0, n, t ? (Size) VARSIZE(t) / 1024 : 0, MemoryContextMemAllocated(workcxt, true) / 1024);
+	elog(DEBUG2, "crm.rfm_analyze: " INT64_FORMAT " rows, " INT64_FORMAT " customers, %zu kB of tables, %zu kB of working memory",
+		 found.rows, n, found.bytes / 1024, MemoryContextMemAllocated(workcxt, true) / 1024);
+	if (direct)
+		elog(DEBUG1, "crm.rfm_analyze read %s directly, %s%s", get_rel_name(relid),
+			 found.pcxt == NULL ? "alone" : "with parallel workers",
+			 found.filled ? "; the shared table filled up" : "");
+	RfmFoundRelease(&found);
 	SPI_finish();
 	MemoryContextDelete(workcxt);
 	return (Datum) 0;

@@ -357,7 +357,7 @@ CREATE FUNCTION crm.rfm_analyze(
     RETURNS TABLE (customer_id bigint, recency_days integer, frequency bigint, monetary numeric,
                    r integer, f integer, m integer, rfm crm.rfm, segment text)
     AS 'MODULE_PATHNAME', 'rfm_analyze' LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 100000;
-COMMENT ON FUNCTION crm.rfm_analyze(timestamptz, regclass, name, name, name, interval) IS 'RFM of every customer of a purchase table in one pass: recency (whole days since the last purchase up to as_of), frequency (rows), monetary (sum of amount), quintile scores, crm.rfm and segment; only purchases in (as_of - period, as_of] count; the scan is one crm.rfm_collect aggregate, run without parallel workers';
+COMMENT ON FUNCTION crm.rfm_analyze(timestamptz, regclass, name, name, name, interval) IS 'RFM of every customer of a purchase table in one pass: recency (whole days since the last purchase up to as_of), frequency (rows), monetary (sum of amount), quintile scores, crm.rfm and segment; only purchases in (as_of - period, as_of] count; a plain table is read directly (by parallel workers sharing one hash table when it is large), any other source through one crm.rfm_collect query';
 
 -- The stored result for crm.customer, and views for BI tools.
 

@@ -16,6 +16,9 @@ ALTER TABLE crm.complaint_event DROP CONSTRAINT complaint_event_pkey,
     ADD CONSTRAINT complaint_event_pkey PRIMARY KEY (complaint_id, id);
 DROP INDEX crm.complaint_event_complaint_idx;
 
+-- rfm_analyze reads a plain table directly, in parallel when it is large.
+COMMENT ON FUNCTION crm.rfm_analyze(timestamptz, regclass, name, name, name, interval) IS 'RFM of every customer of a purchase table in one pass: recency (whole days since the last purchase up to as_of), frequency (rows), monetary (sum of amount), quintile scores, crm.rfm and segment; only purchases in (as_of - period, as_of] count; a plain table is read directly (by parallel workers sharing one hash table when it is large), any other source through one crm.rfm_collect query';
+
 -- rfm: the state of crm.rfm_collect is an expanded object while the aggregate
 -- runs and flattens to its used entries (same text and binary forms).
 COMMENT ON TYPE crm.rfm_table IS 'state of crm.rfm_collect: purchases, last purchase and exact spend of every customer of a table (a hash table while aggregating, the used entries only when stored or passed between processes); exact text and binary round trip';

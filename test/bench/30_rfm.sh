@@ -108,9 +108,10 @@ awk -v n="$t_ntile" -v g="$t_floor" -v c="$t_crm" -v s="$t_scan" -v p="$t_pct" '
 awk -v c="$t_crm_s" -v s="$t_scan_s" 'BEGIN { printf "  serially (no parallel workers for either): crm.rfm_analyze is %.2fx the bare scan\n", c / s }'
 
 # Peak memory of each query: the private (anonymous) memory of the backend
-# and of its parallel workers, summed, sampled every 20 ms while it runs.
-# Shared buffers are not private memory, so they are not counted; an idle
-# session has a few MB.
+# and of its parallel workers, plus the dynamic shared memory segments of
+# the server (parallel query's, and the shared hash table of
+# crm.rfm_analyze), summed, sampled every 20 ms while it runs.  Shared
+# buffers are not counted; an idle session has a few MB.
 peak_anon() {
     local pm qp max=0 sum pid a
     pm=$(head -1 "$CRM_DATA/postmaster.pid")
@@ -125,18 +126,23 @@ peak_anon() {
                     sum=$((sum + ${a:-0})) ;;
             esac
         done
+        for f in /dev/shm/PostgreSQL.*; do
+            [ -e "$f" ] || continue
+            a=$(stat -c %s "$f" 2>/dev/null)
+            sum=$((sum + ${a:-0} / 1024))
+        done
         if [ "$sum" -gt "$max" ]; then max=$sum; fi
         sleep 0.02
     done
     wait "$qp" || true
     echo "$max"
 }
-echo "  peak private memory of the backend and its parallel workers (MB, sampled every 20 ms):"
+echo "  peak memory: private memory of the backend and its parallel workers, plus dynamic shared memory (MB, sampled every 20 ms):"
 q_idle="SELECT pg_sleep(0.3)"
 for v in idle scan floor ntile pct crm; do
     q_var="q_$v"
     kb=$(peak_anon "${!q_var}")
     awk -v l="$v" -v k="$kb" 'BEGIN { printf "    %-8s %8.0f MB\n", l, k / 1024 }'
 done
-psql -X -q -At -c "SET client_min_messages = debug1" -c "$q_crm" 2>&1 | sed -n 's/^DEBUG:  \(crm\.rfm_analyze: \)/  \1/p'
+psql -X -q -At -c "SET client_min_messages = debug2" -c "$q_crm" 2>&1 | sed -n 's/^DEBUG:  \(crm\.rfm_analyze[: ]\)/  \1/p'
 crm_psql -q -c "DROP TABLE bench_purchase"
