@@ -2387,9 +2387,9 @@ ScanTime(Datum d, Oid type)
 	}
 }
 
-/* A customer column's value as bigint. */
+/* An integer column's value (customer id, or an integer amount) as bigint. */
 static inline int64
-ScanCustomer(Datum d, Oid type)
+ScanInteger(Datum d, Oid type)
 {
 	switch (type)
 	{
@@ -2430,12 +2430,12 @@ RfmScanRows(RfmScanner *sc, Relation rel, TableScanDesc scan)
 		at = ScanTime(slot->tts_values[ti], p->type[1]);
 		if (at > p->upper || (p->has_lower && at <= p->lower))
 			continue;
-		customer = ScanCustomer(slot->tts_values[ci], p->type[0]);
+		customer = ScanInteger(slot->tts_values[ci], p->type[0]);
 		if (p->type[2] == NUMERICOID)
 			AmountUnits(slot->tts_values[ai], customer, &units, &dscale);
 		else
 		{
-			units = (int128) ScanCustomer(slot->tts_values[ai], p->type[2]) * 100000000;
+			units = (int128) ScanInteger(slot->tts_values[ai], p->type[2]) * 100000000;
 			dscale = 0;
 		}
 		sc->rows++;
