@@ -2466,7 +2466,6 @@ RfmScanRows(RfmScanner *sc, Relation rel, TableScanDesc scan)
 		RfmScanFlushPrivate(sc);
 	else if (sc->npending > 0)
 		RfmScanFlush(sc);
-	sc->priv->rows += sc->rows;
 	ExecDropSingleTupleTableSlot(slot);
 }
 
@@ -2520,7 +2519,6 @@ typedef struct RfmFound
 	int64		nb;
 	int64		rows;			/* purchases */
 	Size		bytes;			/* size of the tables */
-	int			nworkers;		/* workers that took part */
 	bool		filled;			/* the shared table turned customers away */
 	ParallelContext *pcxt;		/* to destroy once the slots are read */
 	dsa_area   *area;
@@ -2761,7 +2759,6 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 			found->nb = sc.priv->capacity;
 			found->rows = sc.rows + (int64) pg_atomic_read_u64(&sh->rows);
 			found->bytes = slotsize + VARSIZE(sc.priv);
-			found->nworkers = pcxt->nworkers_launched;
 			found->filled = pg_atomic_read_u32(&sh->filled) != 0;
 			found->pcxt = pcxt;
 		}
