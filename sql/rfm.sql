@@ -349,6 +349,13 @@ SELECT CASE WHEN g % 997 = 0 THEN NULL ELSE 1 + (g * 7919) % 3000 END AS cust,
        timestamptz '2023-01-01' + ((g * 104729) % 1200) * interval '1 day' + (g % 86400) * interval '1 second' AS at,
        round(((g * 31) % 997) / 7.0 + (g % 3) * 0.001, (1 + g % 3)::int) AS amount
   FROM generate_series(1::bigint, 60000) g;
+-- Spends too large for a shared slot's 64 bits of units (10^-8): customer 42's
+-- sum passes 2^63 units on its second purchase, customer 43's single amounts
+-- are past it already.  Those purchases are counted in private tables.
+INSERT INTO many_buys
+SELECT 42 + g % 2, timestamptz '2025-01-01' + g * interval '1 day',
+       CASE WHEN g % 2 = 0 THEN 60000000000.5 ELSE 123456789012.25 END
+  FROM generate_series(1, 6) g;
 ANALYZE many_buys;
 CREATE VIEW many_buys_view AS SELECT * FROM many_buys;
 CREATE TEMP TABLE by_query AS SELECT * FROM rfm_analyze('2025-06-30', 'many_buys_view', 'cust', 'at', 'amount', '2 years');

@@ -2227,9 +2227,56 @@ rfm_table_customers(PG_FUNCTION_ARGS)
 /* Customers a process takes into the shared table at a time. */
 #define RFM_RESERVE_CHUNK 64
 
-StaticAssertDecl(sizeof(slock_t) <= sizeof(int32), "a slot's spin lock must fit in RfmSlot.lock");
+/*
+ * A slot of the shared table.  At 32 bytes it never straddles two cache
+ * lines (the table is aligned to 32), and the table is two thirds the size
+ * of one of RfmSlot: every purchase reaches a slot at random, so the size of
+ * the table is what a purchase costs.  Its count and spend are narrower than
+ * RfmSlot's: a purchase that would overflow them is counted in the process's
+ * private table instead, and the two are added up after the scan.
+ */
+typedef struct RfmShSlot
+{
+	int64		customer;		/* customer id */
+	TimestampTz last;			/* latest purchase */
+	int64		units;			/* spend in units of 10^-8 */
+	uint32		cd;				/* purchases in the low 28 bits (0 marks an
+								 * empty slot), the largest display scale
+								 * (0..8) in the top 4; SH_MOVED after the
+								 * scan once the figures went to the private
+								 * table */
+	int32		lock;			/* room for the slot's spin lock */
+} RfmShSlot;
+
+#define SH_COUNT_BITS 28
+#define SH_COUNT_MAX (((uint32) 1 << SH_COUNT_BITS) - 1)
+#define SH_MOVED PG_UINT32_MAX
+
+StaticAssertDecl(sizeof(RfmShSlot) == 32, "a shared slot must take 32 bytes");
+StaticAssertDecl(sizeof(slock_t) <= sizeof(int32), "a slot's spin lock must fit in RfmShSlot.lock");
+StaticAssertDecl(UNITS_SCALE < 16, "a display scale must fit in 4 bits");
 
 #define SlotLock(s) ((slock_t *) &(s)->lock)
+
+/*
+ * Adds a purchase to a used shared slot, under its lock; false, with the
+ * slot unchanged, when the count or the spend would overflow.
+ */
+static inline bool
+ShSlotAdd(RfmShSlot *s, TimestampTz at, int64 units, int dscale)
+{
+	uint32		count = s->cd & SH_COUNT_MAX;
+	int			had = (int) (s->cd >> SH_COUNT_BITS);
+	int64		sum;
+
+	if (count == SH_COUNT_MAX || pg_add_s64_overflow(s->units, units, &sum))
+		return false;
+	s->units = sum;
+	if (at > s->last)
+		s->last = at;
+	s->cd = (count + 1) | ((uint32) Max(had, dscale) << SH_COUNT_BITS);
+	return true;
+}
 
 /* What every process of a direct scan reads. */
 typedef struct RfmScanShared
@@ -2255,7 +2302,7 @@ typedef struct RfmScanner
 {
 	const RfmScanShared *p;		/* columns, bounds and shared-table figures */
 	RfmScanShared *sh;			/* the shared state, NULL when scanning alone */
-	RfmSlot    *slots;			/* the shared table */
+	RfmShSlot  *slots;			/* the shared table */
 	int64		budget;			/* customers this process may still add to it */
 	bool		full;			/* no more new customers in the shared table */
 	RfmTable   *priv;			/* private table: every customer when alone,
@@ -2284,21 +2331,24 @@ RfmScanReserve(RfmScanner *sc)
 /*
  * Adds a purchase to the shared table from position i (its home).  A used
  * slot's customer never changes, so it is compared without the lock; the
- * figures change only under the lock.  False when the customer is not in
- * the table and there is no room for it.
+ * figures change only under the lock.  False when the purchase must go to
+ * the private table: the customer is not in the table and there is no room
+ * for it, or its figures would overflow the slot's.
  */
 static bool
 RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 {
 	uint64		mask = (uint64) sc->p->capacity - 1;
-	int128		units = (int128) (((uint128) (uint64) p->units_hi << 64) | p->units_lo);
+	int64		units = (int64) p->units_lo;
 
+	if (p->units_hi != (units < 0 ? -1 : 0))
+		return false;			/* more than 64 bits of units */
 	for (;;)
 	{
-		RfmSlot    *s = &sc->slots[i];
+		RfmShSlot  *s = &sc->slots[i];
 		bool		ok;
 
-		if (*(volatile int64 *) &s->count != 0)
+		if (*(volatile uint32 *) &s->cd != 0)
 		{
 			pg_read_barrier();
 			if (s->customer != p->customer)
@@ -2307,22 +2357,25 @@ RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 				continue;
 			}
 			SpinLockAcquire(SlotLock(s));
-			ok = SlotAddChecked(s, p->customer, 1, p->at, units, p->dscale);
+			ok = ShSlotAdd(s, p->at, units, p->dscale);
 			SpinLockRelease(SlotLock(s));
-			if (!ok)
-				SpendOutOfRange(p->customer);
-			return true;
+			return ok;
 		}
 		/* An empty slot: the customer is new, unless another process is just taking it in. */
 		if (sc->full || (sc->budget == 0 && !RfmScanReserve(sc)))
 			return false;
 		SpinLockAcquire(SlotLock(s));
-		if (s->count != 0)
+		if (s->cd != 0)
 		{
 			SpinLockRelease(SlotLock(s));
 			continue;			/* taken meanwhile: look at it again */
 		}
-		(void) SlotAddChecked(s, p->customer, 1, p->at, units, p->dscale);
+		/* The id before the count, as readers without the lock expect. */
+		s->customer = p->customer;
+		s->last = p->at;
+		s->units = units;
+		pg_write_barrier();
+		s->cd = 1 | ((uint32) p->dscale << SH_COUNT_BITS);
 		SpinLockRelease(SlotLock(s));
 		sc->budget--;
 		return true;
@@ -2353,7 +2406,9 @@ RfmScanFlush(RfmScanner *sc)
 	for (i = 0; i < sc->npending; i++)
 	{
 		pos[i] = crm_hash_customer(sc->pending[i].customer) & mask;
-		SlotPrefetch(&sc->slots[pos[i]]);
+#ifdef __GNUC__
+		__builtin_prefetch(&sc->slots[pos[i]], 1);
+#endif
 	}
 	for (i = 0; i < sc->npending; i++)
 		if (!RfmScanSharedAdd(sc, pos[i], &sc->pending[i]))
@@ -2471,7 +2526,7 @@ RfmScanRows(RfmScanner *sc, Relation rel, TableScanDesc scan)
 
 /* Sets up a scanner; a private table of initial capacity cap. */
 static void
-RfmScannerInit(RfmScanner *sc, const RfmScanShared *p, RfmScanShared *sh, RfmSlot *slots, int64 cap)
+RfmScannerInit(RfmScanner *sc, const RfmScanShared *p, RfmScanShared *sh, RfmShSlot *slots, int64 cap)
 {
 	memset(sc, 0, offsetof(RfmScanner, pending));
 	sc->p = p;
@@ -2488,7 +2543,7 @@ crm_rfm_scan_worker(dsm_segment *seg, shm_toc *toc)
 {
 	RfmScanShared *sh = (RfmScanShared *) shm_toc_lookup(toc, RFM_KEY_SHARED, false);
 	ParallelTableScanDesc pscan = (ParallelTableScanDesc) shm_toc_lookup(toc, RFM_KEY_SCAN, false);
-	RfmSlot    *slots = (RfmSlot *) shm_toc_lookup(toc, RFM_KEY_SLOTS, false);
+	RfmShSlot  *slots = (RfmShSlot *) shm_toc_lookup(toc, RFM_KEY_SLOTS, false);
 	dsa_area   *area = dsa_attach_in_place(shm_toc_lookup(toc, RFM_KEY_DSA, false), seg);
 	Relation	rel = table_open(sh->relid, AccessShareLock);
 	TableScanDesc scan = table_beginscan_parallel(rel, pscan);
@@ -2513,10 +2568,10 @@ crm_rfm_scan_worker(dsm_segment *seg, shm_toc *toc)
 /* What a direct scan found: the used slots of up to two slot arrays. */
 typedef struct RfmFound
 {
-	RfmSlot    *a;				/* the shared table, or the private one */
+	RfmSlot    *a;				/* the private table, or the query's */
 	int64		na;
-	RfmSlot    *b;				/* the private table beside the shared one */
-	int64		nb;
+	RfmShSlot  *sh;				/* the shared table beside the private one */
+	int64		nsh;
 	int64		rows;			/* purchases */
 	Size		bytes;			/* size of the tables */
 	bool		filled;			/* the shared table turned customers away */
@@ -2651,10 +2706,10 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 		ParallelContext *pcxt;
 		Size		shsize = add_size(offsetof(RfmScanShared, spill), mul_size(nworkers, sizeof(dsa_pointer)));
 		Size		scansize = table_parallelscan_estimate(rel, snapshot);
-		Size		slotsize = mul_size(cap, sizeof(RfmSlot));
+		Size		slotsize = mul_size(cap, sizeof(RfmShSlot));
 		RfmScanShared *sh;
 		ParallelTableScanDesc pscan;
-		RfmSlot    *slots;
+		RfmShSlot  *slots;
 		int			i;
 
 		EnterParallelMode();
@@ -2688,7 +2743,7 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 			pscan = (ParallelTableScanDesc) shm_toc_allocate(pcxt->toc, scansize);
 			table_parallelscan_initialize(rel, pscan, snapshot);
 			shm_toc_insert(pcxt->toc, RFM_KEY_SCAN, pscan);
-			slots = (RfmSlot *) shm_toc_allocate(pcxt->toc, slotsize);
+			slots = (RfmShSlot *) shm_toc_allocate(pcxt->toc, slotsize);
 			memset(slots, 0, slotsize);
 			{
 				slock_t		unlocked;
@@ -2731,7 +2786,10 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 						pfree(sc.priv);
 					sc.priv = t;
 				}
-			/* ...and that into the shared table where the customer is there too. */
+			/*
+			 * ...and the shared table's figures of a customer who is in both
+			 * into that, which has room for any sum.
+			 */
 			if (sc.priv->used > 0)
 			{
 				int64		k;
@@ -2739,24 +2797,23 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 				for (k = 0; k < sc.priv->capacity; k++)
 				{
 					RfmSlot    *ps = &sc.priv->slots[k];
-					RfmSlot    *s;
+					RfmShSlot  *s;
 
 					if (ps->count == 0)
 						continue;
 					s = &slots[crm_hash_customer(ps->customer) & (uint64) (cap - 1)];
-					while (s->count != 0 && s->customer != ps->customer)
+					while (s->cd != 0 && s->customer != ps->customer)
 						s = (s == &slots[cap - 1]) ? slots : s + 1;
-					if (s->count == 0)
+					if (s->cd == 0)
 						continue;
-					SlotAdd(s, ps->customer, ps->count, ps->last, SlotUnits(ps), ps->dscale);
-					ps->count = 0;
-					sc.priv->used--;
+					SlotAdd(ps, ps->customer, s->cd & SH_COUNT_MAX, s->last, s->units, (int) (s->cd >> SH_COUNT_BITS));
+					s->cd = SH_MOVED;
 				}
 			}
-			found->a = slots;
-			found->na = cap;
-			found->b = sc.priv->slots;
-			found->nb = sc.priv->capacity;
+			found->a = sc.priv->slots;
+			found->na = sc.priv->capacity;
+			found->sh = slots;
+			found->nsh = cap;
 			found->rows = sc.rows + (int64) pg_atomic_read_u64(&sh->rows);
 			found->bytes = slotsize + VARSIZE(sc.priv);
 			found->filled = pg_atomic_read_u32(&sh->filled) != 0;
@@ -2794,6 +2851,18 @@ RfmFoundRelease(RfmFound *found)
 /* ------------------------------------------------------------------------
  * crm.rfm_analyze: a whole purchase table in one call
  * ------------------------------------------------------------------------ */
+
+/* One customer's figures, gathered from whichever table holds them. */
+typedef struct RfmOut
+{
+	int64		customer;
+	int64		count;
+	TimestampTz last;
+	int64		units_hi;		/* spend in units of 10^-8 */
+	uint64		units_lo;
+	int32		dscale;
+	int32		unused;
+} RfmOut;
 
 /* Checks that a column exists and has one of the accepted types; returns its type. */
 static Oid
@@ -2911,7 +2980,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	int64		n = 0,
 				i,
 				j;
-	RfmSlot   **ents = NULL;
+	RfmOut	   *ents = NULL;
 	double	   *rec = NULL,
 			   *freq = NULL,
 			   *mon = NULL,
@@ -3033,26 +3102,48 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	/* Per-customer measures, then the breaks. */
 	for (i = 0; i < found.na; i++)
 		n += found.a[i].count > 0;
-	for (i = 0; i < found.nb; i++)
-		n += found.b[i].count > 0;
+	for (i = 0; i < found.nsh; i++)
+		n += found.sh[i].cd != 0 && found.sh[i].cd != SH_MOVED;
 	if (n > 0)
 	{
-		ents = (RfmSlot **) MemoryContextAllocHuge(workcxt, n * sizeof(RfmSlot *));
+		ents = (RfmOut *) MemoryContextAllocHuge(workcxt, n * sizeof(RfmOut));
 		rec = (double *) MemoryContextAllocHuge(workcxt, n * 4 * sizeof(double));
 		freq = rec + n;
 		mon = freq + n;
 		work = mon + n;
-		for (i = 0, j = 0; i < found.na + found.nb; i++)
+		for (i = 0, j = 0; i < found.na + found.nsh; i++)
 		{
-			RfmSlot    *s = i < found.na ? &found.a[i] : &found.b[i - found.na];
+			RfmOut	   *e = &ents[j];
 			int128		u;
 
-			if (s->count == 0)
-				continue;
-			ents[j] = s;
-			rec[j] = (double) ((as_of - s->last) / USECS_PER_DAY);
-			freq[j] = (double) s->count;
-			u = SlotUnits(s);
+			if (i < found.na)
+			{
+				const RfmSlot *s = &found.a[i];
+
+				if (s->count == 0)
+					continue;
+				e->customer = s->customer;
+				e->count = s->count;
+				e->last = s->last;
+				u = SlotUnits(s);
+				e->dscale = s->dscale;
+			}
+			else
+			{
+				const RfmShSlot *s = &found.sh[i - found.na];
+
+				if (s->cd == 0 || s->cd == SH_MOVED)
+					continue;
+				e->customer = s->customer;
+				e->count = s->cd & SH_COUNT_MAX;
+				e->last = s->last;
+				u = s->units;
+				e->dscale = (int32) (s->cd >> SH_COUNT_BITS);
+			}
+			e->units_hi = (int64) (u >> 64);
+			e->units_lo = (uint64) u;
+			rec[j] = (double) ((as_of - e->last) / USECS_PER_DAY);
+			freq[j] = (double) e->count;
 			/* Exact below 2^53 units, and then equal to numeric's own conversion. */
 			if (u > -((int128) 1 << 53) && u < ((int128) 1 << 53))
 				mon[j] = (double) (int64) u / 1e8;
@@ -3061,7 +3152,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 				char		num[64];
 
 				mon[j] = DatumGetFloat8(DirectFunctionCall1(float8in,
-															CStringGetDatum(UnitsToString(u, s->dscale, num))));
+															CStringGetDatum(UnitsToString(u, e->dscale, num))));
 			}
 			j++;
 		}
@@ -3082,7 +3173,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 
 	for (i = 0; i < n; i++)
 	{
-		RfmSlot    *s = ents[i];
+		const RfmOut *e = &ents[i];
 		Datum		values[9];
 		bool		nulls[9] = {false, false, false, false, false, false, false, false, false};
 		int			r = ScoreLow(rec[i], br),
@@ -3090,10 +3181,11 @@ rfm_analyze(PG_FUNCTION_ARGS)
 					m = ScoreHigh(mon[i], bm),
 					c = RFM_CODE(r, f, m);
 
-		values[0] = Int64GetDatum(s->customer);
+		values[0] = Int64GetDatum(e->customer);
 		values[1] = Int32GetDatum((int32) rec[i]);
-		values[2] = Int64GetDatum(s->count);
-		values[3] = NumericGetDatum(UnitsToNumeric(SlotUnits(s), s->dscale));
+		values[2] = Int64GetDatum(e->count);
+		values[3] = NumericGetDatum(UnitsToNumeric((int128) (((uint128) (uint64) e->units_hi << 64) | e->units_lo),
+												   e->dscale));
 		values[4] = Int32GetDatum(r);
 		values[5] = Int32GetDatum(f);
 		values[6] = Int32GetDatum(m);
