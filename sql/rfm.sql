@@ -435,6 +435,23 @@ UPDATE rfm_segment_map SET segment = 'Sleepers' WHERE segment = 'Hibernating';
 SELECT count(*) FILTER (WHERE segment = 'Sleepers') = count(*) FILTER (WHERE crm.r(rfm) = 2 AND crm.f(rfm) >= 3 AND crm.m(rfm) <= 2) AS renamed
   FROM rfm_analyze('2026-01-01', 'buys', 'cust', 'at', 'amount');
 UPDATE rfm_segment_map SET segment = 'Hibernating' WHERE segment = 'Sleepers';
+-- Scores that no segment covers get a NULL segment, and a segment name of
+-- any length comes out whole; every other column is unchanged by either.
+CREATE TEMP TABLE seg_before AS SELECT * FROM rfm_analyze('2025-06-30', 'many_buys', 'cust', 'at', 'amount', '2 years');
+BEGIN;
+DELETE FROM rfm_segment_map WHERE segment = 'Lost';
+UPDATE rfm_segment_map SET segment = repeat('Champions ', 20) WHERE segment = 'Champions';
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE b.segment = 'Lost') AS were_lost,
+       count(*) FILTER (WHERE a.segment IS NULL) AS no_segment,
+       count(*) FILTER (WHERE b.segment = 'Champions') AS were_champions,
+       count(*) FILTER (WHERE a.segment = repeat('Champions ', 20)) AS long_name,
+       count(*) FILTER (WHERE a.segment IS NOT DISTINCT FROM b.segment) AS same_segment,
+       count(*) FILTER (WHERE (a.recency_days, a.frequency, a.monetary::text, a.r, a.f, a.m, a.rfm)
+                            = (b.recency_days, b.frequency, b.monetary::text, b.r, b.f, b.m, b.rfm)) AS same_figures
+  FROM rfm_analyze('2025-06-30', 'many_buys', 'cust', 'at', 'amount', '2 years') a
+  JOIN seg_before b USING (customer_id);
+ROLLBACK;
 -- Empty table, and bad arguments.
 CREATE TABLE no_buys (LIKE buys);
 SELECT count(*) FROM rfm_analyze('2026-01-01', 'no_buys', 'cust', 'at', 'amount');
@@ -495,5 +512,5 @@ SET client_min_messages = warning;
 TRUNCATE customer_rfm_score;
 TRUNCATE purchase, customer CASCADE;
 DROP VIEW big_buys_exact, many_buys_view;
-DROP TABLE many_buys, buys, big_buys, no_buys, per_cust_big, parallel_stats, par_breaks, par_collected, "Odd Table";
+DROP TABLE many_buys, buys, big_buys, no_buys, per_cust_big, parallel_stats, par_breaks, par_collected, "Odd Table", seg_before;
 RESET client_min_messages;

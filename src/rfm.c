@@ -2937,6 +2937,135 @@ LoadSegments(Datum segments[RFM_CODES], bool known[RFM_CODES])
 	}
 }
 
+/*
+ * Result rows formed directly.  heap_form_minimal_tuple works out, column by
+ * column and row by row, what is the same for every row here: the first
+ * three columns have fixed places, and the last five (r, f, m, rfm and
+ * segment) depend only on the score code.  So the last five are laid out
+ * once per code, and a row is the three numbers, the monetary value and
+ * that tail, placed exactly as heap_fill_tuple places them (alignment,
+ * zeroed padding, one-byte headers for short values).  Rows this cannot
+ * form (no segment, a numeric too long for a one-byte header), and every
+ * row when the result type is not the expected one, go through
+ * tuplestore_putvalues.
+ */
+#define RFM_ROW_HEAD 24			/* customer (8), recency (4), padding (4), frequency (8) */
+#define RFM_ROW_MAX (MAXALIGN(SizeofHeapTupleHeader) + RFM_ROW_HEAD + VARATT_SHORT_MAX + 3 + 14 + VARATT_SHORT_MAX)
+
+typedef struct RfmRowForm
+{
+	bool		ok;				/* the result type is laid out as expected */
+	char	   *tail[RFM_CODES];	/* per code, from a 4-aligned place: r, f,
+									 * m, rfm and the short segment; NULL when
+									 * rows of the code cannot be formed here */
+	int			taillen[RFM_CODES];
+	union
+	{
+		HeapTupleHeaderData hdr;
+		char		data[RFM_ROW_MAX];
+		double		align;
+	}			buf;
+} RfmRowForm;
+
+/* Whether attribute i of desc has the given type, length and alignment. */
+static bool
+RowAttIs(TupleDesc desc, int i, Oid type, int len, char align)
+{
+	Form_pg_attribute a = TupleDescAttr(desc, i);
+
+	return !a->attisdropped && a->atttypid == type && a->attlen == len && a->attalign == align &&
+		(len != -1 || a->attstorage != TYPSTORAGE_PLAIN);
+}
+
+/* Prepares the direct forming of result rows. */
+static void
+RfmRowFormInit(RfmRowForm *rf, TupleDesc desc, const Datum segments[RFM_CODES], const bool known[RFM_CODES])
+{
+	int			c;
+
+	memset(rf->tail, 0, sizeof(rf->tail));
+	rf->ok = desc->natts == 9 &&
+		RowAttIs(desc, 0, INT8OID, 8, TYPALIGN_DOUBLE) &&
+		RowAttIs(desc, 1, INT4OID, 4, TYPALIGN_INT) &&
+		RowAttIs(desc, 2, INT8OID, 8, TYPALIGN_DOUBLE) &&
+		RowAttIs(desc, 3, NUMERICOID, -1, TYPALIGN_INT) &&
+		RowAttIs(desc, 4, INT4OID, 4, TYPALIGN_INT) &&
+		RowAttIs(desc, 5, INT4OID, 4, TYPALIGN_INT) &&
+		RowAttIs(desc, 6, INT4OID, 4, TYPALIGN_INT) &&
+		TupleDescAttr(desc, 7)->attlen == 2 && TupleDescAttr(desc, 7)->attalign == TYPALIGN_SHORT &&
+		!TupleDescAttr(desc, 7)->attisdropped &&
+		RowAttIs(desc, 8, TEXTOID, -1, TYPALIGN_INT);
+	if (!rf->ok)
+		return;
+	for (c = 0; c < RFM_CODES; c++)
+	{
+		struct varlena *seg;
+		Size		len;
+		char	   *t;
+		int32		score[3];
+
+		if (!RfmCodeIsValid(c) || !known[c])
+			continue;
+		seg = (struct varlena *) DatumGetPointer(segments[c]);
+		if (VARATT_IS_SHORT(seg))
+			len = VARSIZE_SHORT(seg);
+		else if (VARATT_IS_4B_U(seg) && VARATT_CAN_MAKE_SHORT(seg))
+			len = VARATT_CONVERTED_SHORT_SIZE(seg);
+		else
+			continue;
+		t = palloc0(14 + len);
+		score[0] = c / 100;
+		score[1] = c / 10 % 10;
+		score[2] = c % 10;
+		memcpy(t, score, sizeof(score));
+		*(int16 *) (t + 12) = (int16) c;
+		SET_VARSIZE_SHORT(t + 14, len);
+		memcpy(t + 15, VARATT_IS_SHORT(seg) ? VARDATA_SHORT(seg) : VARDATA(seg), len - 1);
+		rf->tail[c] = t;
+		rf->taillen[c] = (int) (14 + len);
+	}
+}
+
+/*
+ * Adds one result row to the tuplestore, formed directly when it can be;
+ * false when it cannot (the caller then uses tuplestore_putvalues).
+ */
+static bool
+RfmRowPut(RfmRowForm *rf, Tuplestorestate *ts, int64 customer, int32 recency, int64 count,
+		  Numeric num, int code)
+{
+	const Size	hoff = MAXALIGN(SizeofHeapTupleHeader);
+	char	   *d = rf->buf.data + hoff;
+	Size		numlen,
+				off,
+				len;
+	HeapTupleData tup;
+
+	if (!rf->ok || rf->tail[code] == NULL ||
+		!VARATT_IS_4B_U(num) || !VARATT_CAN_MAKE_SHORT(num))
+		return false;
+	numlen = VARATT_CONVERTED_SHORT_SIZE(num);
+	memset(rf->buf.data, 0, hoff + RFM_ROW_HEAD + numlen + 3);
+	*(int64 *) d = customer;
+	*(int32 *) (d + 8) = recency;
+	*(int64 *) (d + 16) = count;
+	SET_VARSIZE_SHORT(d + RFM_ROW_HEAD, numlen);
+	memcpy(d + RFM_ROW_HEAD + 1, VARDATA(num), numlen - 1);
+	off = TYPEALIGN(ALIGNOF_INT, RFM_ROW_HEAD + numlen);
+	memcpy(d + off, rf->tail[code], rf->taillen[code]);
+	len = hoff + off + rf->taillen[code];
+	HeapTupleHeaderSetNatts(&rf->buf.hdr, 9);
+	rf->buf.hdr.t_hoff = hoff;
+	rf->buf.hdr.t_infomask = HEAP_HASVARWIDTH;
+	HeapTupleHeaderSetDatumLength(&rf->buf.hdr, len);
+	tup.t_len = len;
+	tup.t_data = &rf->buf.hdr;
+	ItemPointerSetInvalid(&tup.t_self);
+	tup.t_tableOid = InvalidOid;
+	tuplestore_puttuple(ts, &tup);
+	return true;
+}
+
 /* Rejects a NULL argument of crm.rfm_analyze. */
 static inline void
 CheckArgNotNull(FunctionCallInfo fcinfo, int i, const char *name)
@@ -2990,6 +3119,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 				bm[4];
 	MemoryContext workcxt;
 	MemoryContext oldcxt;
+	RfmRowForm *rowform;
 
 	CheckArgNotNull(fcinfo, 0, "as_of");
 	CheckArgNotNull(fcinfo, 1, "source");
@@ -3171,6 +3301,8 @@ rfm_analyze(PG_FUNCTION_ARGS)
 		QuintileBreaks(work, n, bm);
 	}
 
+	rowform = palloc(sizeof(RfmRowForm));
+	RfmRowFormInit(rowform, rsinfo->setDesc, segments, known);
 	for (i = 0; i < n; i++)
 	{
 		const RfmOut *e = &ents[i];
@@ -3186,6 +3318,12 @@ rfm_analyze(PG_FUNCTION_ARGS)
 		values[2] = Int64GetDatum(e->count);
 		values[3] = NumericGetDatum(UnitsToNumeric((int128) (((uint128) (uint64) e->units_hi << 64) | e->units_lo),
 												   e->dscale));
+		if (RfmRowPut(rowform, rsinfo->setResult, e->customer, (int32) rec[i], e->count,
+					  DatumGetNumeric(values[3]), c))
+		{
+			pfree(DatumGetPointer(values[3]));
+			continue;
+		}
 		values[4] = Int32GetDatum(r);
 		values[5] = Int32GetDatum(f);
 		values[6] = Int32GetDatum(m);
