@@ -2852,7 +2852,7 @@ RfmFoundRelease(RfmFound *found)
  * crm.rfm_analyze: a whole purchase table in one call
  * ------------------------------------------------------------------------ */
 
-/* One customer's figures, gathered from whichever table holds them. */
+/* One customer's figures, from whichever table holds them. */
 typedef struct RfmOut
 {
 	int64		customer;
@@ -2861,8 +2861,43 @@ typedef struct RfmOut
 	int64		units_hi;		/* spend in units of 10^-8 */
 	uint64		units_lo;
 	int32		dscale;
-	int32		unused;
 } RfmOut;
+
+/*
+ * The figures of place i of what a scan found (the private or query table,
+ * then the shared one); false when no customer is there.
+ */
+static inline bool
+RfmFoundGet(const RfmFound *found, int64 i, RfmOut *e)
+{
+	if (i < found->na)
+	{
+		const RfmSlot *s = &found->a[i];
+
+		if (s->count == 0)
+			return false;
+		e->customer = s->customer;
+		e->count = s->count;
+		e->last = s->last;
+		e->units_hi = s->units_hi;
+		e->units_lo = s->units_lo;
+		e->dscale = s->dscale;
+	}
+	else
+	{
+		const RfmShSlot *s = &found->sh[i - found->na];
+
+		if (s->cd == 0 || s->cd == SH_MOVED)
+			return false;
+		e->customer = s->customer;
+		e->count = s->cd & SH_COUNT_MAX;
+		e->last = s->last;
+		e->units_hi = s->units < 0 ? -1 : 0;
+		e->units_lo = (uint64) s->units;
+		e->dscale = (int32) (s->cd >> SH_COUNT_BITS);
+	}
+	return true;
+}
 
 /* Checks that a column exists and has one of the accepted types; returns its type. */
 static Oid
@@ -3109,7 +3144,6 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	int64		n = 0,
 				i,
 				j;
-	RfmOut	   *ents = NULL;
 	double	   *rec = NULL,
 			   *freq = NULL,
 			   *mon = NULL,
@@ -3236,44 +3270,20 @@ rfm_analyze(PG_FUNCTION_ARGS)
 		n += found.sh[i].cd != 0 && found.sh[i].cd != SH_MOVED;
 	if (n > 0)
 	{
-		ents = (RfmOut *) MemoryContextAllocHuge(workcxt, n * sizeof(RfmOut));
 		rec = (double *) MemoryContextAllocHuge(workcxt, n * 4 * sizeof(double));
 		freq = rec + n;
 		mon = freq + n;
 		work = mon + n;
 		for (i = 0, j = 0; i < found.na + found.nsh; i++)
 		{
-			RfmOut	   *e = &ents[j];
+			RfmOut		e;
 			int128		u;
 
-			if (i < found.na)
-			{
-				const RfmSlot *s = &found.a[i];
-
-				if (s->count == 0)
-					continue;
-				e->customer = s->customer;
-				e->count = s->count;
-				e->last = s->last;
-				u = SlotUnits(s);
-				e->dscale = s->dscale;
-			}
-			else
-			{
-				const RfmShSlot *s = &found.sh[i - found.na];
-
-				if (s->cd == 0 || s->cd == SH_MOVED)
-					continue;
-				e->customer = s->customer;
-				e->count = s->cd & SH_COUNT_MAX;
-				e->last = s->last;
-				u = s->units;
-				e->dscale = (int32) (s->cd >> SH_COUNT_BITS);
-			}
-			e->units_hi = (int64) (u >> 64);
-			e->units_lo = (uint64) u;
-			rec[j] = (double) ((as_of - e->last) / USECS_PER_DAY);
-			freq[j] = (double) e->count;
+			if (!RfmFoundGet(&found, i, &e))
+				continue;
+			u = (int128) (((uint128) (uint64) e.units_hi << 64) | e.units_lo);
+			rec[j] = (double) ((as_of - e.last) / USECS_PER_DAY);
+			freq[j] = (double) e.count;
 			/* Exact below 2^53 units, and then equal to numeric's own conversion. */
 			if (u > -((int128) 1 << 53) && u < ((int128) 1 << 53))
 				mon[j] = (double) (int64) u / 1e8;
@@ -3282,7 +3292,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 				char		num[64];
 
 				mon[j] = DatumGetFloat8(DirectFunctionCall1(float8in,
-															CStringGetDatum(UnitsToString(u, e->dscale, num))));
+															CStringGetDatum(UnitsToString(u, e.dscale, num))));
 			}
 			j++;
 		}
@@ -3303,22 +3313,30 @@ rfm_analyze(PG_FUNCTION_ARGS)
 
 	rowform = palloc(sizeof(RfmRowForm));
 	RfmRowFormInit(rowform, rsinfo->setDesc, segments, known);
-	for (i = 0; i < n; i++)
+	/* The same walk over the tables again, now with every customer's scores. */
+	for (i = 0, j = 0; j < n; i++)
 	{
-		const RfmOut *e = &ents[i];
+		RfmOut		e;
 		Datum		values[9];
 		bool		nulls[9] = {false, false, false, false, false, false, false, false, false};
-		int			r = ScoreLow(rec[i], br),
-					f = ScoreHigh(freq[i], bf),
-					m = ScoreHigh(mon[i], bm),
-					c = RFM_CODE(r, f, m);
+		int			r,
+					f,
+					m,
+					c;
 
-		values[0] = Int64GetDatum(e->customer);
-		values[1] = Int32GetDatum((int32) rec[i]);
-		values[2] = Int64GetDatum(e->count);
-		values[3] = NumericGetDatum(UnitsToNumeric((int128) (((uint128) (uint64) e->units_hi << 64) | e->units_lo),
-												   e->dscale));
-		if (RfmRowPut(rowform, rsinfo->setResult, e->customer, (int32) rec[i], e->count,
+		if (!RfmFoundGet(&found, i, &e))
+			continue;
+		r = ScoreLow(rec[j], br);
+		f = ScoreHigh(freq[j], bf);
+		m = ScoreHigh(mon[j], bm);
+		c = RFM_CODE(r, f, m);
+		values[0] = Int64GetDatum(e.customer);
+		values[1] = Int32GetDatum((int32) rec[j]);
+		values[2] = Int64GetDatum(e.count);
+		values[3] = NumericGetDatum(UnitsToNumeric((int128) (((uint128) (uint64) e.units_hi << 64) | e.units_lo),
+												   e.dscale));
+		j++;
+		if (RfmRowPut(rowform, rsinfo->setResult, e.customer, DatumGetInt32(values[1]), e.count,
 					  DatumGetNumeric(values[3]), c))
 		{
 			pfree(DatumGetPointer(values[3]));
