@@ -1409,9 +1409,7 @@ typedef struct RfmSlot
 	int64		units_hi;		/* spend in units of 10^-8, high 64 bits */
 	uint64		units_lo;		/* low 64 bits (kept apart: varlenas are only 8-aligned) */
 	int32		dscale;			/* largest display scale of the amounts */
-	int32		lock;			/* room for the slot's spin lock while a shared
-								 * table is filled by several processes; zero
-								 * everywhere else */
+	int32		unused;			/* zero */
 } RfmSlot;
 
 /*
@@ -1558,9 +1556,7 @@ SlotPrefetch(const RfmSlot *s)
 
 /*
  * Adds figures to a slot; false, with the slot unchanged, when the sum or the
- * count would overflow.  An empty slot gets its customer id before its count,
- * and a slot counts as used from its count on, so that a process reading a
- * shared table without the slot's lock never sees a used slot without its id.
+ * count would overflow.
  */
 static inline bool
 SlotAddChecked(RfmSlot *s, int64 customer, int64 count, TimestampTz last, int128 units, int dscale)
@@ -1574,7 +1570,6 @@ SlotAddChecked(RfmSlot *s, int64 customer, int64 count, TimestampTz last, int128
 		s->last = last;
 		SlotSetUnits(s, units);
 		s->dscale = dscale;
-		pg_write_barrier();
 		s->count = count;
 		return true;
 	}
