@@ -2858,6 +2858,12 @@ typedef struct RfmOut
 	int32		dscale;
 } RfmOut;
 
+static inline int128
+OutUnits(const RfmOut *e)
+{
+	return (int128) (((uint128) (uint64) e->units_hi << 64) | e->units_lo);
+}
+
 /*
  * The figures of place i of what a scan found (the private or query table,
  * then the shared one); false when no customer is there.
@@ -3276,7 +3282,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 
 			if (!RfmFoundGet(&found, i, &e))
 				continue;
-			u = (int128) (((uint128) (uint64) e.units_hi << 64) | e.units_lo);
+			u = OutUnits(&e);
 			rec[j] = (double) ((as_of - e.last) / USECS_PER_DAY);
 			freq[j] = (double) e.count;
 			/* Exact below 2^53 units, and then equal to numeric's own conversion. */
@@ -3328,8 +3334,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 		values[0] = Int64GetDatum(e.customer);
 		values[1] = Int32GetDatum((int32) rec[j]);
 		values[2] = Int64GetDatum(e.count);
-		values[3] = NumericGetDatum(UnitsToNumeric((int128) (((uint128) (uint64) e.units_hi << 64) | e.units_lo),
-												   e.dscale));
+		values[3] = NumericGetDatum(UnitsToNumeric(OutUnits(&e), e.dscale));
 		j++;
 		if (RfmRowPut(rowform, rsinfo->setResult, e.customer, DatumGetInt32(values[1]), e.count,
 					  DatumGetNumeric(values[3]), c))
