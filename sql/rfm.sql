@@ -340,10 +340,11 @@ SELECT (SELECT count(*) FROM serial_analyzed) AS customers,
   FROM serial_analyzed a JOIN parallel_analyzed b USING (customer_id);
 -- A plain table is read directly, without a query: alone, or with parallel
 -- workers filling one shared hash table (forced here on a small table).  The
--- shared table is sized from the statistics; told that there is a single
--- customer, it fills up, and the customers that did not fit are counted in
--- each process's private table.  Each way gives exactly what the query
--- path gives on a view of the same rows.  The debug line says which way ran.
+-- table is sized from the statistics; told that there is a single customer,
+-- it fills up, and the customers that did not fit are counted in each
+-- process's private table, with parallel workers or alone.  Each way gives
+-- exactly what the query path gives on a view of the same rows.  The debug
+-- line says which way ran.
 CREATE TABLE many_buys AS
 SELECT CASE WHEN g % 997 = 0 THEN NULL ELSE 1 + (g * 7919) % 3000 END AS cust,
        timestamptz '2023-01-01' + ((g * 104729) % 1200) * interval '1 day' + (g % 86400) * interval '1 second' AS at,
@@ -362,6 +363,7 @@ CREATE TEMP TABLE by_query AS SELECT * FROM rfm_analyze('2025-06-30', 'many_buys
 CREATE TEMP TABLE direct_alone (LIKE by_query);
 CREATE TEMP TABLE direct_parallel (LIKE by_query);
 CREATE TEMP TABLE direct_filled (LIKE by_query);
+CREATE TEMP TABLE direct_filled_alone (LIKE by_query);
 SET client_min_messages = debug1;
 INSERT INTO direct_alone SELECT * FROM rfm_analyze('2025-06-30', 'many_buys', 'cust', 'at', 'amount', '2 years');
 SET parallel_setup_cost = 0;
@@ -374,6 +376,8 @@ ALTER TABLE many_buys ALTER COLUMN cust SET (n_distinct = 1);
 ANALYZE many_buys;
 SET client_min_messages = debug1;
 INSERT INTO direct_filled SELECT * FROM rfm_analyze('2025-06-30', 'many_buys', 'cust', 'at', 'amount', '2 years');
+SET max_parallel_workers_per_gather = 0;
+INSERT INTO direct_filled_alone SELECT * FROM rfm_analyze('2025-06-30', 'many_buys', 'cust', 'at', 'amount', '2 years');
 RESET client_min_messages;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
@@ -382,10 +386,11 @@ RESET max_parallel_workers_per_gather;
 SELECT w.way, (SELECT count(*) FROM by_query) AS customers, count(*) AS found,
        count(*) FILTER (WHERE a.recency_days = b.recency_days AND a.frequency = b.frequency AND a.monetary::text = b.monetary::text
                           AND a.rfm = b.rfm AND a.segment IS NOT DISTINCT FROM b.segment) AS equal
-  FROM (VALUES ('alone'), ('parallel'), ('filled')) w(way)
+  FROM (VALUES ('alone'), ('parallel'), ('filled'), ('filled alone')) w(way)
   CROSS JOIN LATERAL (SELECT * FROM direct_alone WHERE w.way = 'alone'
                       UNION ALL SELECT * FROM direct_parallel WHERE w.way = 'parallel'
-                      UNION ALL SELECT * FROM direct_filled WHERE w.way = 'filled') a
+                      UNION ALL SELECT * FROM direct_filled WHERE w.way = 'filled'
+                      UNION ALL SELECT * FROM direct_filled_alone WHERE w.way = 'filled alone') a
   LEFT JOIN by_query b USING (customer_id)
  GROUP BY w.way ORDER BY w.way;
 -- The query path itself against plain SQL, so that the comparison above means something.

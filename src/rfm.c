@@ -2211,7 +2211,8 @@ rfm_table_customers(PG_FUNCTION_ARGS)
  * under its own spin lock: nothing is merged afterwards.  The shared table
  * cannot grow, so it is sized from the planner's statistics; when it fills
  * up anyway, the customers that no longer fit are counted in each process's
- * private table, which the leader folds in at the end.
+ * private table, which the leader folds in at the end.  A scan without
+ * workers fills the same kind of table in its own memory, with no locks.
  * ------------------------------------------------------------------------ */
 
 #define RFM_KEY_SHARED	UINT64CONST(0xC2A0000000000001)
@@ -2300,8 +2301,8 @@ typedef struct RfmScanner
 	RfmShSlot  *slots;			/* the shared table */
 	int64		budget;			/* customers this process may still add to it */
 	bool		full;			/* no more new customers in the shared table */
-	RfmTable   *priv;			/* private table: every customer when alone,
-								 * else those that did not fit */
+	RfmTable   *priv;			/* private table: the purchases that did not
+								 * fit in the table of slots */
 	int64		rows;			/* purchases counted by this process */
 	int			npending;
 	RfmPending	pending[RFM_BATCH];
@@ -2311,7 +2312,15 @@ typedef struct RfmScanner
 static bool
 RfmScanReserve(RfmScanner *sc)
 {
-	uint64		had = pg_atomic_fetch_add_u64(&sc->sh->reserved, RFM_RESERVE_CHUNK);
+	uint64		had;
+
+	if (sc->sh == NULL)
+	{
+		/* Alone, the whole room was this process's from the start. */
+		sc->full = true;
+		return false;
+	}
+	had = pg_atomic_fetch_add_u64(&sc->sh->reserved, RFM_RESERVE_CHUNK);
 
 	if (had >= (uint64) sc->p->limit)
 	{
@@ -2326,9 +2335,10 @@ RfmScanReserve(RfmScanner *sc)
 /*
  * Adds a purchase to the shared table from position i (its home).  A used
  * slot's customer never changes, so it is compared without the lock; the
- * figures change only under the lock.  False when the purchase must go to
- * the private table: the customer is not in the table and there is no room
- * for it, or its figures would overflow the slot's.
+ * figures change only under the lock (taken only when other processes
+ * share the table).  False when the purchase must go to the private table:
+ * the customer is not in the table and there is no room for it, or its
+ * figures would overflow the slot's.
  */
 static bool
 RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
@@ -2351,6 +2361,8 @@ RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 				i = (i + 1) & mask;
 				continue;
 			}
+			if (sc->sh == NULL)
+				return ShSlotAdd(s, p->at, units, p->dscale);
 			SpinLockAcquire(SlotLock(s));
 			ok = ShSlotAdd(s, p->at, units, p->dscale);
 			SpinLockRelease(SlotLock(s));
@@ -2359,11 +2371,14 @@ RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 		/* An empty slot: the customer is new, unless another process is just taking it in. */
 		if (sc->full || (sc->budget == 0 && !RfmScanReserve(sc)))
 			return false;
-		SpinLockAcquire(SlotLock(s));
-		if (s->cd != 0)
+		if (sc->sh != NULL)
 		{
-			SpinLockRelease(SlotLock(s));
-			continue;			/* taken meanwhile: look at it again */
+			SpinLockAcquire(SlotLock(s));
+			if (s->cd != 0)
+			{
+				SpinLockRelease(SlotLock(s));
+				continue;		/* taken meanwhile: look at it again */
+			}
 		}
 		/* The id before the count, as readers without the lock expect. */
 		s->customer = p->customer;
@@ -2371,7 +2386,8 @@ RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 		s->units = units;
 		pg_write_barrier();
 		s->cd = 1 | ((uint32) p->dscale << SH_COUNT_BITS);
-		SpinLockRelease(SlotLock(s));
+		if (sc->sh != NULL)
+			SpinLockRelease(SlotLock(s));
 		sc->budget--;
 		return true;
 	}
@@ -2409,17 +2425,6 @@ RfmScanFlush(RfmScanner *sc)
 		if (!RfmScanSharedAdd(sc, pos[i], &sc->pending[i]))
 			RfmScanPrivateAdd(sc, &sc->pending[i]);
 	sc->npending = 0;
-}
-
-/* Moves the pending purchases of a lone scan into its private table. */
-static void
-RfmScanFlushPrivate(RfmScanner *sc)
-{
-	RfmTable   *t = RfmTableFlush(sc->priv);
-
-	if (t != sc->priv)
-		pfree(sc->priv);
-	sc->priv = t;
 }
 
 /* A time column's value as timestamptz, as the cast to timestamptz gives it. */
@@ -2489,18 +2494,7 @@ RfmScanRows(RfmScanner *sc, Relation rel, TableScanDesc scan)
 			dscale = 0;
 		}
 		sc->rows++;
-		if (sc->sh == NULL)
-		{
-			/* Alone: straight into the private table's own batch. */
-			if (sc->priv->npending == RFM_BATCH)
-			{
-				RfmScanFlushPrivate(sc);
-				CHECK_FOR_INTERRUPTS();
-			}
-			e = &sc->priv->pending[sc->priv->npending++];
-		}
-		else
-			e = &sc->pending[sc->npending++];
+		e = &sc->pending[sc->npending++];
 		e->customer = customer;
 		e->at = at;
 		e->units_hi = (int64) (units >> 64);
@@ -2512,22 +2506,53 @@ RfmScanRows(RfmScanner *sc, Relation rel, TableScanDesc scan)
 			CHECK_FOR_INTERRUPTS();
 		}
 	}
-	if (sc->sh == NULL)
-		RfmScanFlushPrivate(sc);
-	else if (sc->npending > 0)
+	if (sc->npending > 0)
 		RfmScanFlush(sc);
 	ExecDropSingleTupleTableSlot(slot);
 }
 
-/* Sets up a scanner; a private table of initial capacity cap. */
+/*
+ * Sets up a scanner of the table of slots, shared when sh is given; alone,
+ * all of the table's room is the scanner's own.
+ */
 static void
-RfmScannerInit(RfmScanner *sc, const RfmScanShared *p, RfmScanShared *sh, RfmShSlot *slots, int64 cap)
+RfmScannerInit(RfmScanner *sc, const RfmScanShared *p, RfmScanShared *sh, RfmShSlot *slots)
 {
 	memset(sc, 0, offsetof(RfmScanner, pending));
 	sc->p = p;
 	sc->sh = sh;
 	sc->slots = slots;
-	sc->priv = RfmTableMake(cap);
+	sc->budget = sh == NULL ? p->limit : 0;
+	sc->priv = RfmTableMake(1024);
+}
+
+/*
+ * After the scan: moves the figures of every customer who is in both the
+ * private table and the slot table into the private one, which has room for
+ * any sum, and marks the slot SH_MOVED.
+ */
+static void
+RfmScanReconcile(RfmScanner *sc, RfmShSlot *slots, int64 cap)
+{
+	int64		k;
+
+	if (sc->priv->used == 0)
+		return;
+	for (k = 0; k < sc->priv->capacity; k++)
+	{
+		RfmSlot    *ps = &sc->priv->slots[k];
+		RfmShSlot  *s;
+
+		if (ps->count == 0)
+			continue;
+		s = &slots[crm_hash_customer(ps->customer) & (uint64) (cap - 1)];
+		while (s->cd != 0 && s->customer != ps->customer)
+			s = (s == &slots[cap - 1]) ? slots : s + 1;
+		if (s->cd == 0)
+			continue;
+		SlotAdd(ps, ps->customer, s->cd & SH_COUNT_MAX, s->last, s->units, (int) (s->cd >> SH_COUNT_BITS));
+		s->cd = SH_MOVED;
+	}
 }
 
 /* The entry point of a parallel worker of a direct scan. */
@@ -2544,7 +2569,7 @@ crm_rfm_scan_worker(dsm_segment *seg, shm_toc *toc)
 	TableScanDesc scan = table_beginscan_parallel(rel, pscan);
 	RfmScanner	sc;
 
-	RfmScannerInit(&sc, sh, sh, slots, 1024);
+	RfmScannerInit(&sc, sh, sh, slots);
 	RfmScanRows(&sc, rel, scan);
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -2764,7 +2789,7 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 			LaunchParallelWorkers(pcxt);
 
 			/* The leader scans too. */
-			RfmScannerInit(&sc, sh, sh, slots, 1024);
+			RfmScannerInit(&sc, sh, sh, slots);
 			scan = table_beginscan_parallel(rel, pscan);
 			RfmScanRows(&sc, rel, scan);
 			table_endscan(scan);
@@ -2781,30 +2806,8 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 						pfree(sc.priv);
 					sc.priv = t;
 				}
-			/*
-			 * ...and the shared table's figures of a customer who is in both
-			 * into that, which has room for any sum.
-			 */
-			if (sc.priv->used > 0)
-			{
-				int64		k;
-
-				for (k = 0; k < sc.priv->capacity; k++)
-				{
-					RfmSlot    *ps = &sc.priv->slots[k];
-					RfmShSlot  *s;
-
-					if (ps->count == 0)
-						continue;
-					s = &slots[crm_hash_customer(ps->customer) & (uint64) (cap - 1)];
-					while (s->cd != 0 && s->customer != ps->customer)
-						s = (s == &slots[cap - 1]) ? slots : s + 1;
-					if (s->cd == 0)
-						continue;
-					SlotAdd(ps, ps->customer, s->cd & SH_COUNT_MAX, s->last, s->units, (int) (s->cd >> SH_COUNT_BITS));
-					s->cd = SH_MOVED;
-				}
-			}
+			/* ...and the shared table's figures of a customer who is in both into that. */
+			RfmScanReconcile(&sc, slots, cap);
 			found->a = sc.priv->slots;
 			found->na = sc.priv->capacity;
 			found->sh = slots;
@@ -2817,14 +2820,27 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 	}
 	if (nworkers == 0)
 	{
-		RfmScannerInit(&sc, params, NULL, NULL, cap);
+		/* The same table of slots in private memory, cache-line aligned. */
+		Size		slotsize = mul_size(cap, sizeof(RfmShSlot));
+		char	   *mem = MemoryContextAllocHuge(CurrentMemoryContext, slotsize + PG_CACHE_LINE_SIZE);
+		RfmShSlot  *slots = (RfmShSlot *) TYPEALIGN(PG_CACHE_LINE_SIZE, mem);
+
+		HugePageHint(slots, slotsize);
+		memset(slots, 0, slotsize);
+		params->capacity = cap;
+		params->limit = cap / 4 * 3;
+		RfmScannerInit(&sc, params, NULL, slots);
 		scan = table_beginscan(rel, snapshot, 0, NULL);
 		RfmScanRows(&sc, rel, scan);
 		table_endscan(scan);
+		RfmScanReconcile(&sc, slots, cap);
 		found->a = sc.priv->slots;
 		found->na = sc.priv->capacity;
+		found->sh = slots;
+		found->nsh = cap;
 		found->rows = sc.rows;
-		found->bytes = VARSIZE(sc.priv);
+		found->bytes = slotsize + VARSIZE(sc.priv);
+		found->filled = sc.full;
 	}
 	UnregisterSnapshot(snapshot);
 	/* Like a query, keep the lock until the end of the transaction. */
@@ -3360,7 +3376,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	if (direct)
 		elog(DEBUG1, "crm.rfm_analyze read %s directly, %s%s", get_rel_name(relid),
 			 found.pcxt == NULL ? "alone" : "with parallel workers",
-			 found.filled ? "; the shared table filled up" : "");
+			 !found.filled ? "" : found.pcxt == NULL ? "; the table filled up" : "; the shared table filled up");
 	RfmFoundRelease(&found);
 	SPI_finish();
 	MemoryContextDelete(workcxt);
