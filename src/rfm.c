@@ -1309,13 +1309,17 @@ UnitsToString(int128 units, int dscale, char *buf)
 }
 
 /*
- * The numeric equal to units of 10^-8 with display scale dscale, built
- * directly in numeric's stored form (short header, base-10000 digits without
- * leading or trailing zero digits, as numeric's own arithmetic leaves them):
- * byte for byte what numeric_in gives for UnitsToString's text.
+ * Writes the numeric equal to units of 10^-8 with display scale dscale,
+ * without its varlena header, to out (room for RFM_NUMERIC_MAXDATA bytes),
+ * in numeric's stored form (short header, base-10000 digits without leading
+ * or trailing zero digits, as numeric's own arithmetic leaves them): byte
+ * for byte what numeric_in gives for UnitsToString's text.  Returns the
+ * number of bytes written.
  */
-static Numeric
-UnitsToNumeric(int128 units, int dscale)
+#define RFM_NUMERIC_MAXDATA (sizeof(uint16) + 12 * sizeof(int16))
+
+static Size
+UnitsToNumericData(int128 units, int dscale, char *out)
 {
 	uint128		u = units < 0 ? -(uint128) units : (uint128) units;
 	int16		dig[12];		/* least significant first */
@@ -1324,9 +1328,7 @@ UnitsToNumeric(int128 units, int dscale)
 				weight,
 				i;
 	uint16		h;
-	Numeric		res;
-	char	   *p;
-
+	char	   *p = out;
 	uint64		v;
 
 	while (u > PG_UINT64_MAX)
@@ -1347,13 +1349,23 @@ UnitsToNumeric(int128 units, int dscale)
 	if (weight < 0)
 		h |= NUM_SHORT_WSIGN;
 	h |= (uint16) (weight & NUM_SHORT_WMASK);
-	res = (Numeric) palloc(VARHDRSZ + sizeof(uint16) + (n - lo) * sizeof(int16));
-	SET_VARSIZE(res, VARHDRSZ + sizeof(uint16) + (n - lo) * sizeof(int16));
-	p = VARDATA(res);
 	memcpy(p, &h, sizeof(h));
 	p += sizeof(h);
 	for (i = n - 1; i >= lo; i--, p += sizeof(int16))
 		memcpy(p, &dig[i], sizeof(int16));
+	return p - out;
+}
+
+/* The same as a palloc'd numeric. */
+static Numeric
+UnitsToNumeric(int128 units, int dscale)
+{
+	char		data[RFM_NUMERIC_MAXDATA];
+	Size		len = UnitsToNumericData(units, dscale, data);
+	Numeric		res = (Numeric) palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(res, VARHDRSZ + len);
+	memcpy(VARDATA(res), data, len);
 	return res;
 }
 
@@ -2996,13 +3008,13 @@ LoadSegments(Datum segments[RFM_CODES], bool known[RFM_CODES])
  * segment) depend only on the score code.  So the last five are laid out
  * once per code, and a row is the three numbers, the monetary value and
  * that tail, placed exactly as heap_fill_tuple places them (alignment,
- * zeroed padding, one-byte headers for short values).  Rows this cannot
- * form (no segment, a numeric too long for a one-byte header), and every
- * row when the result type is not the expected one, go through
- * tuplestore_putvalues.
+ * zeroed padding, one-byte headers for short values; the numeric is written
+ * in place).  Rows this cannot form (no segment, or one too long for a
+ * one-byte header), and every row when the result type is not the expected
+ * one, go through tuplestore_putvalues.
  */
 #define RFM_ROW_HEAD 24			/* customer (8), recency (4), padding (4), frequency (8) */
-#define RFM_ROW_MAX (MAXALIGN(SizeofHeapTupleHeader) + RFM_ROW_HEAD + VARATT_SHORT_MAX + 3 + 14 + VARATT_SHORT_MAX)
+#define RFM_ROW_MAX (MAXALIGN(SizeofHeapTupleHeader) + RFM_ROW_HEAD + 1 + RFM_NUMERIC_MAXDATA + 3 + 14 + VARATT_SHORT_MAX)
 
 typedef struct RfmRowForm
 {
@@ -3084,7 +3096,7 @@ RfmRowFormInit(RfmRowForm *rf, TupleDesc desc, const Datum segments[RFM_CODES], 
  */
 static bool
 RfmRowPut(RfmRowForm *rf, Tuplestorestate *ts, int64 customer, int32 recency, int64 count,
-		  Numeric num, int code)
+		  int128 units, int dscale, int code)
 {
 	const Size	hoff = MAXALIGN(SizeofHeapTupleHeader);
 	char	   *d = rf->buf.data + hoff;
@@ -3093,16 +3105,15 @@ RfmRowPut(RfmRowForm *rf, Tuplestorestate *ts, int64 customer, int32 recency, in
 				len;
 	HeapTupleData tup;
 
-	if (!rf->ok || rf->tail[code] == NULL ||
-		!VARATT_IS_4B_U(num) || !VARATT_CAN_MAKE_SHORT(num))
+	if (!rf->ok || rf->tail[code] == NULL)
 		return false;
-	numlen = VARATT_CONVERTED_SHORT_SIZE(num);
-	memset(rf->buf.data, 0, hoff + RFM_ROW_HEAD + numlen + 3);
+	memset(rf->buf.data, 0, hoff + RFM_ROW_HEAD + 1 + RFM_NUMERIC_MAXDATA + 3);
 	*(int64 *) d = customer;
 	*(int32 *) (d + 8) = recency;
 	*(int64 *) (d + 16) = count;
+	/* The monetary numeric, written in place with a one-byte header. */
+	numlen = 1 + UnitsToNumericData(units, dscale, d + RFM_ROW_HEAD + 1);
 	SET_VARSIZE_SHORT(d + RFM_ROW_HEAD, numlen);
-	memcpy(d + RFM_ROW_HEAD + 1, VARDATA(num), numlen - 1);
 	off = TYPEALIGN(ALIGNOF_INT, RFM_ROW_HEAD + numlen);
 	memcpy(d + off, rf->tail[code], rf->taillen[code]);
 	len = hoff + off + rf->taillen[code];
@@ -3350,14 +3361,11 @@ rfm_analyze(PG_FUNCTION_ARGS)
 		values[0] = Int64GetDatum(e.customer);
 		values[1] = Int32GetDatum((int32) rec[j]);
 		values[2] = Int64GetDatum(e.count);
-		values[3] = NumericGetDatum(UnitsToNumeric(OutUnits(&e), e.dscale));
 		j++;
 		if (RfmRowPut(rowform, rsinfo->setResult, e.customer, DatumGetInt32(values[1]), e.count,
-					  DatumGetNumeric(values[3]), c))
-		{
-			pfree(DatumGetPointer(values[3]));
+					  OutUnits(&e), e.dscale, c))
 			continue;
-		}
+		values[3] = NumericGetDatum(UnitsToNumeric(OutUnits(&e), e.dscale));
 		values[4] = Int32GetDatum(r);
 		values[5] = Int32GetDatum(f);
 		values[6] = Int32GetDatum(m);
