@@ -393,6 +393,11 @@ SELECT w.way, (SELECT count(*) FROM by_query) AS customers, count(*) AS found,
                       UNION ALL SELECT * FROM direct_filled_alone WHERE w.way = 'filled alone') a
   LEFT JOIN by_query b USING (customer_id)
  GROUP BY w.way ORDER BY w.way;
+-- Their scores follow the documented rule on these 3000 customers too.
+WITH b AS (SELECT rfm_breaks(recency_days, frequency, monetary) AS b FROM by_query)
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE a.rfm = rfm_score(a.recency_days, a.frequency, a.monetary, b.b)) AS same_score
+  FROM by_query a, b;
 -- The query path itself against plain SQL, so that the comparison above means something.
 SELECT count(*) AS customers,
        count(*) FILTER (WHERE b.frequency = e.frequency AND b.monetary = e.monetary AND b.recency_days = e.recency_days) AS equal

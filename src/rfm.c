@@ -679,6 +679,82 @@ QuintileBreaks(double *a, int64 n, double breaks[4])
 }
 
 /*
+ * The same breaks as QuintileBreaks for n values that are not NaN, leaving
+ * a[] as it is; work has room for n values.  The values' bit patterns,
+ * mapped so that they sort as the values do, are counted by their top 16
+ * bits in one pass; a second pass copies out only the values of the (at
+ * most four) groups that hold a break, and the break is selected among
+ * those.  On spread-out values that is a small part of the n values that
+ * QuintileBreaks partitions again and again.
+ */
+#define RADIX_BITS 16
+
+static inline uint64
+DoubleSortKey(double x)
+{
+	uint64		b;
+
+	memcpy(&b, &x, sizeof(b));
+	return (b >> 63) ? ~b : b | (UINT64CONST(1) << 63);
+}
+
+static void
+QuintileBreaksRadix(const double *a, int64 n, double breaks[4], double *work)
+{
+	uint32	   *counts = palloc0(sizeof(uint32) << RADIX_BITS);
+	int64		idx[4],
+				start[4],
+				fill[4],
+				cum = 0,
+				i;
+	uint32		group[4];
+	int			ngroups = 0,
+				g,
+				k;
+
+	for (i = 0; i < n; i++)
+		counts[DoubleSortKey(a[i]) >> (64 - RADIX_BITS)]++;
+	/* break k is the value at sorted position ceil(k n / 5), from 1 */
+	for (k = 0; k < 4; k++)
+		idx[k] = ((k + 1) * n + 4) / 5 - 1;
+	for (i = 0, k = 0; i < ((int64) 1 << RADIX_BITS) && k < 4; i++)
+	{
+		while (k < 4 && idx[k] < cum + counts[i])
+		{
+			if (ngroups == 0 || group[ngroups - 1] != (uint32) i)
+			{
+				group[ngroups] = (uint32) i;
+				start[ngroups] = ngroups == 0 ? 0 : start[ngroups - 1] + counts[group[ngroups - 1]];
+				fill[ngroups] = start[ngroups];
+				ngroups++;
+			}
+			idx[k] -= cum;		/* now the position within its group */
+			idx[k] += start[ngroups - 1];	/* and within work */
+			k++;
+		}
+		cum += counts[i];
+	}
+	for (i = 0; i < n; i++)
+	{
+		uint32		top = (uint32) (DoubleSortKey(a[i]) >> (64 - RADIX_BITS));
+
+		for (g = 0; g < ngroups; g++)
+			if (top == group[g])
+			{
+				work[fill[g]++] = a[i];
+				break;
+			}
+	}
+	for (k = 0, g = 0; k < 4; k++)
+	{
+		while (idx[k] >= start[g] + (int64) counts[group[g]])
+			g++;
+		breaks[k] = SelectKth(work, start[g], start[g] + counts[group[g]] - 1, idx[k]);
+	}
+	pfree(counts);
+}
+
+/*
  * The same breaks as QuintileBreaks for values that are all whole numbers
  * (recency in days, purchase counts), by counting instead of selecting: one
  * pass for the range, one to count, one over the counts.  Leaves a[] as it
@@ -3335,8 +3411,7 @@ rfm_analyze(PG_FUNCTION_ARGS)
 			memcpy(work, freq, n * sizeof(double));
 			QuintileBreaks(work, n, bf);
 		}
-		memcpy(work, mon, n * sizeof(double));
-		QuintileBreaks(work, n, bm);
+		QuintileBreaksRadix(mon, n, bm, work);
 	}
 
 	rowform = palloc(sizeof(RfmRowForm));
