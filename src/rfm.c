@@ -2308,6 +2308,17 @@ rfm_table_customers(PG_FUNCTION_ARGS)
 #define RFM_KEY_SLOTS	UINT64CONST(0xC2A0000000000003)
 #define RFM_KEY_DSA		UINT64CONST(0xC2A0000000000004)
 
+/*
+ * Purchases a scanner collects before it adds them to the table, and how
+ * many slots ahead of the one being updated it prefetches.  A core keeps
+ * only so many cache misses in flight: prefetching a whole batch at once
+ * stalls on the prefetches themselves, while a window of a few dozen slots
+ * keeps the misses overlapping (0.69-0.71 s against 0.73-0.76 s on the
+ * bench's table, side by side).
+ */
+#define RFM_SCAN_BATCH 128
+#define RFM_SCAN_AHEAD 24
+
 /* Customers a process takes into the shared table at a time. */
 #define RFM_RESERVE_CHUNK 64
 
@@ -2393,7 +2404,7 @@ typedef struct RfmScanner
 								 * fit in the table of slots */
 	int64		rows;			/* purchases counted by this process */
 	int			npending;
-	RfmPending	pending[RFM_BATCH];
+	RfmPending	pending[RFM_SCAN_BATCH];
 } RfmScanner;
 
 /* Takes a chunk of the shared table's room; false when it is full. */
@@ -2494,11 +2505,14 @@ RfmScanPrivateAdd(RfmScanner *sc, const RfmPending *p)
 	sc->priv = t;
 }
 
-/* Moves the pending purchases into the shared table (or, when full, the private one). */
+/*
+ * Moves the pending purchases into the table of slots (or, when it is full,
+ * the private one), prefetching RFM_SCAN_AHEAD slots ahead.
+ */
 static void
 RfmScanFlush(RfmScanner *sc)
 {
-	uint64		pos[RFM_BATCH];
+	uint64		pos[RFM_SCAN_BATCH];
 	uint64		mask = (uint64) sc->p->capacity - 1;
 	int			i;
 
@@ -2506,12 +2520,19 @@ RfmScanFlush(RfmScanner *sc)
 	{
 		pos[i] = crm_hash_customer(sc->pending[i].customer) & mask;
 #ifdef __GNUC__
-		__builtin_prefetch(&sc->slots[pos[i]], 1);
+		if (i < RFM_SCAN_AHEAD)
+			__builtin_prefetch(&sc->slots[pos[i]], 1);
 #endif
 	}
 	for (i = 0; i < sc->npending; i++)
+	{
+#ifdef __GNUC__
+		if (i + RFM_SCAN_AHEAD < sc->npending)
+			__builtin_prefetch(&sc->slots[pos[i + RFM_SCAN_AHEAD]], 1);
+#endif
 		if (!RfmScanSharedAdd(sc, pos[i], &sc->pending[i]))
 			RfmScanPrivateAdd(sc, &sc->pending[i]);
+	}
 	sc->npending = 0;
 }
 
@@ -2588,7 +2609,7 @@ RfmScanRows(RfmScanner *sc, Relation rel, TableScanDesc scan)
 		e->units_hi = (int64) (units >> 64);
 		e->units_lo = (uint64) units;
 		e->dscale = dscale;
-		if (sc->npending == RFM_BATCH)
+		if (sc->npending == RFM_SCAN_BATCH)
 		{
 			RfmScanFlush(sc);
 			CHECK_FOR_INTERRUPTS();
