@@ -1571,6 +1571,28 @@ HugePageHint(void *p, Size sz)
 #endif
 }
 
+/*
+ * Asks the kernel to map every page of a range that is about to be written
+ * in full, in one call instead of one page fault per page.  Only a hint:
+ * where the kernel does not know it, the pages fault in one by one as
+ * before.
+ */
+static void
+PrefaultHint(void *p, Size sz)
+{
+#if defined(MADV_POPULATE_WRITE)
+	const uintptr_t page = 4096;
+	uintptr_t	lo = ((uintptr_t) p + page - 1) & ~(page - 1);
+	uintptr_t	hi = ((uintptr_t) p + sz) & ~(page - 1);
+
+	if (hi > lo)
+		(void) madvise((void *) lo, hi - lo, MADV_POPULATE_WRITE);
+#else
+	(void) p;
+	(void) sz;
+#endif
+}
+
 /* Allocates an empty table with capacity slots in the current memory context. */
 static RfmTable *
 RfmTableMake(int64 capacity)
@@ -2873,6 +2895,7 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 			table_parallelscan_initialize(rel, pscan, snapshot);
 			shm_toc_insert(pcxt->toc, RFM_KEY_SCAN, pscan);
 			slots = (RfmShSlot *) shm_toc_allocate(pcxt->toc, slotsize);
+			PrefaultHint(slots, slotsize);
 			memset(slots, 0, slotsize);
 			{
 				slock_t		unlocked;
@@ -2935,6 +2958,7 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 		RfmShSlot  *slots = (RfmShSlot *) TYPEALIGN(PG_CACHE_LINE_SIZE, mem);
 
 		HugePageHint(slots, slotsize);
+		PrefaultHint(slots, slotsize);
 		memset(slots, 0, slotsize);
 		params->capacity = cap;
 		params->limit = cap / 4 * 3;
