@@ -2376,6 +2376,16 @@ StaticAssertDecl(UNITS_SCALE < 16, "a display scale must fit in 4 bits");
 #define SlotLock(s) ((slock_t *) &(s)->lock)
 
 /*
+ * The home place of a customer in a table of cap slots (any number): the
+ * hash scaled to the table, so that the table needs no power-of-two size.
+ */
+static inline uint64
+ShHome(int64 customer, int64 cap)
+{
+	return (uint64) (((uint128) crm_hash_customer(customer) * (uint64) cap) >> 64);
+}
+
+/*
  * Adds a purchase to a used shared slot, under its lock; false, with the
  * slot unchanged, when the count or the spend would overflow.
  */
@@ -2404,7 +2414,7 @@ typedef struct RfmScanShared
 	TimestampTz upper;			/* purchases up to this time count */
 	TimestampTz lower;			/* and only after this one, when has_lower */
 	bool		has_lower;
-	int64		capacity;		/* slots of the shared table: a power of two */
+	int64		capacity;		/* slots of the shared table */
 	int64		limit;			/* customers it takes (3/4 of capacity) */
 	pg_atomic_uint64 reserved;	/* customers promised to processes so far */
 	pg_atomic_uint64 rows;		/* purchases counted by the workers */
@@ -2464,7 +2474,7 @@ RfmScanReserve(RfmScanner *sc)
 static bool
 RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 {
-	uint64		mask = (uint64) sc->p->capacity - 1;
+	uint64		cap = (uint64) sc->p->capacity;
 	int64		units = (int64) p->units_lo;
 
 	if (p->units_hi != (units < 0 ? -1 : 0))
@@ -2479,7 +2489,7 @@ RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 			pg_read_barrier();
 			if (s->customer != p->customer)
 			{
-				i = (i + 1) & mask;
+				i = i + 1 == cap ? 0 : i + 1;
 				continue;
 			}
 			if (sc->sh == NULL)
@@ -2535,12 +2545,11 @@ static void
 RfmScanFlush(RfmScanner *sc)
 {
 	uint64		pos[RFM_SCAN_BATCH];
-	uint64		mask = (uint64) sc->p->capacity - 1;
 	int			i;
 
 	for (i = 0; i < sc->npending; i++)
 	{
-		pos[i] = crm_hash_customer(sc->pending[i].customer) & mask;
+		pos[i] = ShHome(sc->pending[i].customer, sc->p->capacity);
 #ifdef __GNUC__
 		if (i < RFM_SCAN_AHEAD)
 			__builtin_prefetch(&sc->slots[pos[i]], 1);
@@ -2676,7 +2685,7 @@ RfmScanReconcile(RfmScanner *sc, RfmShSlot *slots, int64 cap)
 
 		if (ps->count == 0)
 			continue;
-		s = &slots[crm_hash_customer(ps->customer) & (uint64) (cap - 1)];
+		s = &slots[ShHome(ps->customer, cap)];
 		while (s->cd != 0 && s->customer != ps->customer)
 			s = (s == &slots[cap - 1]) ? slots : s + 1;
 		if (s->cd == 0)
@@ -2830,8 +2839,9 @@ RfmScanCapacity(Relation rel, AttrNumber att, BlockNumber pages)
 		est = Min(4 * d, Max(d, rows / 8));
 	else
 		est = rows / 4;
-	while (cap < RFM_TABLE_MAXCAP && est * 4 > (double) cap * 3)
-		cap *= 2;
+	/* Room for a quarter more customers than estimated: 64% full then. */
+	if (est * 5 / 3 > (double) cap)
+		cap = (int64) Min(est * 5 / 3, (double) RFM_TABLE_MAXCAP);
 	return cap;
 }
 
