@@ -1548,6 +1548,18 @@ SlotSetUnits(RfmSlot *s, int128 u)
 	s->units_lo = (uint64) u;
 }
 
+#if defined(MADV_HUGEPAGE) || defined(MADV_POPULATE_WRITE)
+/* madvise() on the whole units (a power of two in bytes) of [p, p + sz). */
+static void
+AdviseWholeUnits(void *p, Size sz, uintptr_t unit, int advice)
+{
+	uintptr_t	lo = ((uintptr_t) p + unit - 1) & ~(unit - 1);
+	uintptr_t	hi = ((uintptr_t) p + sz) & ~(unit - 1);
+
+	if (hi > lo)
+		(void) madvise((void *) lo, hi - lo, advice);
+}
+#endif
 
 /*
  * Asks the kernel to back the 2 MB-aligned part of a large allocation with
@@ -1559,12 +1571,7 @@ static void
 HugePageHint(void *p, Size sz)
 {
 #if defined(MADV_HUGEPAGE)
-	const uintptr_t huge = 2 * 1024 * 1024;
-	uintptr_t	lo = ((uintptr_t) p + huge - 1) & ~(huge - 1);
-	uintptr_t	hi = ((uintptr_t) p + sz) & ~(huge - 1);
-
-	if (hi > lo)
-		(void) madvise((void *) lo, hi - lo, MADV_HUGEPAGE);
+	AdviseWholeUnits(p, sz, 2 * 1024 * 1024, MADV_HUGEPAGE);
 #else
 	(void) p;
 	(void) sz;
@@ -1581,12 +1588,7 @@ static void
 PrefaultHint(void *p, Size sz)
 {
 #if defined(MADV_POPULATE_WRITE)
-	const uintptr_t page = 4096;
-	uintptr_t	lo = ((uintptr_t) p + page - 1) & ~(page - 1);
-	uintptr_t	hi = ((uintptr_t) p + sz) & ~(page - 1);
-
-	if (hi > lo)
-		(void) madvise((void *) lo, hi - lo, MADV_POPULATE_WRITE);
+	AdviseWholeUnits(p, sz, 4096, MADV_POPULATE_WRITE);
 #else
 	(void) p;
 	(void) sz;
