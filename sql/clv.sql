@@ -347,6 +347,13 @@ SELECT count(*) AS customers, count(*) FILTER (WHERE churn_risk = (p_alive < 0.3
 SELECT count(*) AS on_board, min(clv_rank) AS top_rank, count(*) FILTER (WHERE name LIKE 'sim %') AS named,
        bool_and(clv_rank = r) AS ranked_by_clv
   FROM (SELECT b.*, rank() OVER (ORDER BY clv DESC NULLS LAST) AS r FROM customer_clv_board b) v;
+-- A customer merged into another, or deleted, takes its stored scores along.
+SELECT count(*) AS scored_before FROM customer_clv WHERE customer_id IN (100001, 100002, 100003);
+SELECT merge_customers(100001, 100002) IS NOT NULL AS merged;
+DELETE FROM purchase WHERE customer_id = 100003;
+DELETE FROM customer WHERE id = 100003;
+SELECT customer_id FROM customer_clv WHERE customer_id IN (100001, 100002, 100003) ORDER BY 1;
+SELECT count(*) AS orphans FROM customer_clv v WHERE NOT EXISTS (SELECT 1 FROM customer c WHERE c.id = v.customer_id);
 DELETE FROM purchase WHERE customer_id >= 9101;
 DELETE FROM customer_clv;
 DELETE FROM customer WHERE id >= 9101;

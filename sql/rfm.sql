@@ -517,6 +517,27 @@ SELECT count(*) AS scored, count(*) FILTER (WHERE (s.frequency, s.monetary) = (x
   FULL JOIN (SELECT customer_id, count(*) AS c, sum(amount) AS total FROM purchase
               WHERE purchased_at > timestamptz '2026-01-01' - interval '3 months' GROUP BY customer_id) x USING (customer_id);
 
+-- A customer merged into another, or deleted, takes its stored scores along,
+-- so the summary never counts it again; the kept customer's scores stay as
+-- they were until the next refresh.  A role that may delete customers but
+-- not touch the score table can still delete.
+SELECT refresh_rfm('2026-01-01');
+SELECT customer_id, frequency FROM customer_rfm_score WHERE customer_id IN (1, 2, 3) ORDER BY 1;
+SELECT merge_customers(1, 2) IS NOT NULL AS merged;
+DELETE FROM purchase WHERE customer_id = 3;
+CREATE ROLE rfm_deleter;
+GRANT USAGE ON SCHEMA crm TO rfm_deleter;
+GRANT SELECT, DELETE ON customer TO rfm_deleter;
+SET ROLE rfm_deleter;
+DELETE FROM crm.customer WHERE id = 3;
+RESET ROLE;
+SELECT customer_id, frequency FROM customer_rfm_score WHERE customer_id IN (1, 2, 3) ORDER BY 1;
+SELECT (SELECT sum(customers) FROM rfm_segment_summary) AS summarised,
+       (SELECT count(*) FROM customer_rfm_score s WHERE NOT EXISTS (SELECT 1 FROM customer c WHERE c.id = s.customer_id)) AS orphans;
+REVOKE ALL ON customer FROM rfm_deleter;
+REVOKE USAGE ON SCHEMA crm FROM rfm_deleter;
+DROP ROLE rfm_deleter;
+
 -- Leave the database as we found it for the next test.
 SET client_min_messages = warning;
 TRUNCATE customer_rfm_score;

@@ -23,6 +23,23 @@ COMMENT ON COLUMN crm.customer_clv.scored_at IS 'the calibration end the scores 
 
 SELECT pg_catalog.pg_extension_config_dump('crm.customer_clv', '');
 
+-- Stored scores of a customer that no longer exists (deleted, or merged into
+-- another by crm.merge_customers) go with it; see crm.forget_rfm_score.
+CREATE FUNCTION crm.forget_clv() RETURNS trigger
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    DELETE FROM crm.customer_clv WHERE customer_id = OLD.id;
+    RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION crm.forget_clv() FROM PUBLIC;
+COMMENT ON FUNCTION crm.forget_clv() IS 'AFTER DELETE row trigger on crm.customer: deletes the stored CLV scores of the deleted (or merged) customer';
+CREATE TRIGGER crm_forget_clv AFTER DELETE ON crm.customer
+    FOR EACH ROW EXECUTE FUNCTION crm.forget_clv();
+COMMENT ON TRIGGER crm_forget_clv ON crm.customer IS 'a deleted customer''s stored CLV scores go with it (crm.forget_clv)';
+
 -- Per-customer summary of a purchase table: x, t_x, T and mean repeat spend.
 
 CREATE FUNCTION crm.clv_time_unit_days(time_unit text) RETURNS double precision

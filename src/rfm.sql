@@ -388,6 +388,25 @@ COMMENT ON COLUMN crm.customer_rfm_score.as_of IS 'the time the scores were comp
 COMMENT ON COLUMN crm.customer_rfm_score.period IS 'the period counted (NULL: all history)';
 SELECT pg_catalog.pg_extension_config_dump('crm.customer_rfm_score', '');
 
+-- Stored scores of a customer that no longer exists (deleted, or merged into
+-- another by crm.merge_customers) go with it, so that the summaries never
+-- count a customer twice.  SECURITY DEFINER: whoever may delete a customer
+-- may drop its scores, with or without privileges on the score table.
+CREATE FUNCTION crm.forget_rfm_score() RETURNS trigger
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    DELETE FROM crm.customer_rfm_score WHERE customer_id = OLD.id;
+    RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION crm.forget_rfm_score() FROM PUBLIC;
+COMMENT ON FUNCTION crm.forget_rfm_score() IS 'AFTER DELETE row trigger on crm.customer: deletes the stored RFM scores of the deleted (or merged) customer';
+CREATE TRIGGER crm_forget_rfm_score AFTER DELETE ON crm.customer
+    FOR EACH ROW EXECUTE FUNCTION crm.forget_rfm_score();
+COMMENT ON TRIGGER crm_forget_rfm_score ON crm.customer IS 'a deleted customer''s stored RFM scores go with it (crm.forget_rfm_score)';
+
 CREATE FUNCTION crm.refresh_rfm(as_of timestamptz DEFAULT now(), period interval DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
