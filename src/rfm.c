@@ -1669,37 +1669,6 @@ SlotPrefetch(const RfmSlot *s)
 #endif
 }
 
-/*
- * Adds figures to a slot; false, with the slot unchanged, when the sum or the
- * count would overflow.
- */
-static inline bool
-SlotAddChecked(RfmSlot *s, int64 customer, int64 count, TimestampTz last, int128 units, int dscale)
-{
-	int128		sum;
-	int64		n;
-
-	if (s->count == 0)
-	{
-		s->customer = customer;
-		s->last = last;
-		SlotSetUnits(s, units);
-		s->dscale = dscale;
-		s->count = count;
-		return true;
-	}
-	if (__builtin_add_overflow(SlotUnits(s), units, &sum) ||
-		pg_add_s64_overflow(s->count, count, &n))
-		return false;
-	s->count = n;
-	SlotSetUnits(s, sum);
-	if (last > s->last)
-		s->last = last;
-	if (dscale > s->dscale)
-		s->dscale = dscale;
-	return true;
-}
-
 /* The error of a customer whose total spend is out of range. */
 static void
 SpendOutOfRange(int64 customer)
@@ -1715,8 +1684,27 @@ SpendOutOfRange(int64 customer)
 static inline void
 SlotAdd(RfmSlot *s, int64 customer, int64 count, TimestampTz last, int128 units, int dscale)
 {
-	if (!SlotAddChecked(s, customer, count, last, units, dscale))
+	int128		sum;
+	int64		n;
+
+	if (s->count == 0)
+	{
+		s->customer = customer;
+		s->last = last;
+		SlotSetUnits(s, units);
+		s->dscale = dscale;
+		s->count = count;
+		return;
+	}
+	if (__builtin_add_overflow(SlotUnits(s), units, &sum) ||
+		pg_add_s64_overflow(s->count, count, &n))
 		SpendOutOfRange(customer);
+	s->count = n;
+	SlotSetUnits(s, sum);
+	if (last > s->last)
+		s->last = last;
+	if (dscale > s->dscale)
+		s->dscale = dscale;
 }
 
 /* Returns t itself when it has room for extra more customers, else a bigger copy. */
@@ -2751,6 +2739,40 @@ typedef struct RfmFound
 	dsa_area   *area;
 } RfmFound;
 
+/* Empties a table of cap slots: zeroed, with every slot lock initialised. */
+static void
+RfmSlotsClear(RfmShSlot *slots, int64 cap)
+{
+	Size		size = cap * sizeof(RfmShSlot);
+	slock_t		unlocked;
+	int			i;
+
+	PrefaultHint(slots, size);
+	memset(slots, 0, size);
+	SpinLockInit(&unlocked);
+	for (i = 0; i < (int) sizeof(slock_t); i++)
+		if (((char *) &unlocked)[i] != 0)
+		{
+			int64		k;
+
+			for (k = 0; k < cap; k++)
+				SpinLockInit(SlotLock(&slots[k]));
+			break;
+		}
+}
+
+/* Records what a scanner found after its scan: its private table and the slot table. */
+static void
+RfmFoundSet(RfmFound *found, const RfmScanner *sc, RfmShSlot *slots, int64 cap)
+{
+	found->a = sc->priv->slots;
+	found->na = sc->priv->capacity;
+	found->sh = slots;
+	found->nsh = cap;
+	found->rows = sc->rows;
+	found->bytes = cap * sizeof(RfmShSlot) + VARSIZE(sc->priv);
+}
+
 /*
  * Whether the direct scan can read a table: not when it is not a plain
  * table or populated materialized view (or has inheritance children, or is
@@ -2870,16 +2892,18 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 	Snapshot	snapshot = RegisterSnapshot(GetActiveSnapshot());
 	int64		cap = RfmScanCapacity(rel, params->att[0], pages);
 	int			nworkers = RfmScanWorkers(rel, pages);
+	Size		slotsize = mul_size(cap, sizeof(RfmShSlot));
 	RfmScanner	sc;
 	TableScanDesc scan;
 
 	memset(found, 0, sizeof(RfmFound));
+	params->capacity = cap;
+	params->limit = cap / 4 * 3;
 	if (nworkers > 0)
 	{
 		ParallelContext *pcxt;
 		Size		shsize = add_size(offsetof(RfmScanShared, spill), mul_size(nworkers, sizeof(dsa_pointer)));
 		Size		scansize = table_parallelscan_estimate(rel, snapshot);
-		Size		slotsize = mul_size(cap, sizeof(RfmShSlot));
 		RfmScanShared *sh;
 		ParallelTableScanDesc pscan;
 		RfmShSlot  *slots;
@@ -2904,8 +2928,6 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 		{
 			sh = (RfmScanShared *) shm_toc_allocate(pcxt->toc, shsize);
 			memcpy(sh, params, offsetof(RfmScanShared, spill));
-			sh->capacity = cap;
-			sh->limit = cap / 4 * 3;
 			pg_atomic_init_u64(&sh->reserved, 0);
 			pg_atomic_init_u64(&sh->rows, 0);
 			pg_atomic_init_u32(&sh->filled, 0);
@@ -2917,22 +2939,7 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 			table_parallelscan_initialize(rel, pscan, snapshot);
 			shm_toc_insert(pcxt->toc, RFM_KEY_SCAN, pscan);
 			slots = (RfmShSlot *) shm_toc_allocate(pcxt->toc, slotsize);
-			PrefaultHint(slots, slotsize);
-			memset(slots, 0, slotsize);
-			{
-				slock_t		unlocked;
-
-				SpinLockInit(&unlocked);
-				for (i = 0; i < (int) sizeof(slock_t); i++)
-					if (((char *) &unlocked)[i] != 0)
-					{
-						int64		k;
-
-						for (k = 0; k < cap; k++)
-							SpinLockInit(SlotLock(&slots[k]));
-						break;
-					}
-			}
+			RfmSlotsClear(slots, cap);
 			shm_toc_insert(pcxt->toc, RFM_KEY_SLOTS, slots);
 			{
 				void	   *place = shm_toc_allocate(pcxt->toc, dsa_minimum_size());
@@ -2962,12 +2969,8 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 				}
 			/* ...and the shared table's figures of a customer who is in both into that. */
 			RfmScanReconcile(&sc, slots, cap);
-			found->a = sc.priv->slots;
-			found->na = sc.priv->capacity;
-			found->sh = slots;
-			found->nsh = cap;
-			found->rows = sc.rows + (int64) pg_atomic_read_u64(&sh->rows);
-			found->bytes = slotsize + VARSIZE(sc.priv);
+			RfmFoundSet(found, &sc, slots, cap);
+			found->rows += (int64) pg_atomic_read_u64(&sh->rows);
 			found->filled = pg_atomic_read_u32(&sh->filled) != 0;
 			found->pcxt = pcxt;
 		}
@@ -2975,26 +2978,17 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 	if (nworkers == 0)
 	{
 		/* The same table of slots in private memory, cache-line aligned. */
-		Size		slotsize = mul_size(cap, sizeof(RfmShSlot));
 		char	   *mem = MemoryContextAllocHuge(CurrentMemoryContext, slotsize + PG_CACHE_LINE_SIZE);
 		RfmShSlot  *slots = (RfmShSlot *) TYPEALIGN(PG_CACHE_LINE_SIZE, mem);
 
 		HugePageHint(slots, slotsize);
-		PrefaultHint(slots, slotsize);
-		memset(slots, 0, slotsize);
-		params->capacity = cap;
-		params->limit = cap / 4 * 3;
+		RfmSlotsClear(slots, cap);
 		RfmScannerInit(&sc, params, NULL, slots);
 		scan = table_beginscan(rel, snapshot, 0, NULL);
 		RfmScanRows(&sc, rel, scan);
 		table_endscan(scan);
 		RfmScanReconcile(&sc, slots, cap);
-		found->a = sc.priv->slots;
-		found->na = sc.priv->capacity;
-		found->sh = slots;
-		found->nsh = cap;
-		found->rows = sc.rows;
-		found->bytes = slotsize + VARSIZE(sc.priv);
+		RfmFoundSet(found, &sc, slots, cap);
 		found->filled = sc.full;
 	}
 	UnregisterSnapshot(snapshot);
@@ -3435,10 +3429,12 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	}
 
 	/* Per-customer measures, then the breaks. */
-	for (i = 0; i < found.na; i++)
-		n += found.a[i].count > 0;
-	for (i = 0; i < found.nsh; i++)
-		n += found.sh[i].cd != 0 && found.sh[i].cd != SH_MOVED;
+	for (i = 0; i < found.na + found.nsh; i++)
+	{
+		RfmOut		e;
+
+		n += RfmFoundGet(&found, i, &e);
+	}
 	if (n > 0)
 	{
 		rec = (double *) MemoryContextAllocHuge(workcxt, n * 4 * sizeof(double));
@@ -3493,20 +3489,21 @@ rfm_analyze(PG_FUNCTION_ARGS)
 					f,
 					m,
 					c;
+		int32		days;
 
 		if (!RfmFoundGet(&found, i, &e))
 			continue;
+		days = (int32) rec[j];
 		r = ScoreLow(rec[j], br);
 		f = ScoreHigh(freq[j], bf);
 		m = ScoreHigh(mon[j], bm);
 		c = RFM_CODE(r, f, m);
-		values[0] = Int64GetDatum(e.customer);
-		values[1] = Int32GetDatum((int32) rec[j]);
-		values[2] = Int64GetDatum(e.count);
 		j++;
-		if (RfmRowPut(rowform, rsinfo->setResult, e.customer, DatumGetInt32(values[1]), e.count,
-					  OutUnits(&e), e.dscale, c))
+		if (RfmRowPut(rowform, rsinfo->setResult, e.customer, days, e.count, OutUnits(&e), e.dscale, c))
 			continue;
+		values[0] = Int64GetDatum(e.customer);
+		values[1] = Int32GetDatum(days);
+		values[2] = Int64GetDatum(e.count);
 		values[3] = NumericGetDatum(UnitsToNumeric(OutUnits(&e), e.dscale));
 		values[4] = Int32GetDatum(r);
 		values[5] = Int32GetDatum(f);
