@@ -440,6 +440,41 @@ DROP MATERIALIZED VIEW many_buys_mv;
 CREATE TABLE "Odd Table" ("Client ID" integer, "When" date, "Paid" integer);
 INSERT INTO "Odd Table" VALUES (1, '2025-12-01', 10), (1, '2025-12-20', 5), (2, '2025-01-01', 100), (3, '2025-12-31', 1);
 SELECT * FROM rfm_analyze('2026-01-01', '"Odd Table"', 'Client ID', 'When', 'Paid') ORDER BY 1;
+-- The direct scan finds the three columns wherever they are: at a fixed
+-- place after other fixed-width columns (one of them dropped later), behind
+-- text columns short and long (one- and four-byte headers), in rows with
+-- NULLs in other columns, and in a column added later with a default, which
+-- rows written before lack (the default counts for them).  Each call gives
+-- what plain SQL gives.
+CREATE TABLE layout_buys (id bigint, flag boolean, cust bigint, note text, amount numeric, extra int2, at timestamptz, tail text);
+INSERT INTO layout_buys
+SELECT g, CASE WHEN g % 5 = 0 THEN NULL ELSE g % 2 = 0 END, 1 + g % 50,
+       CASE WHEN g % 3 = 0 THEN NULL ELSE repeat('x', g % 200) END,
+       CASE WHEN g % 11 = 0 THEN NULL ELSE round((g % 97) * 1.25, 2) END,
+       CASE WHEN g % 7 = 0 THEN NULL ELSE g % 300 END,
+       timestamptz '2025-01-01' + g * interval '1 hour', 'tail'
+  FROM generate_series(1, 3000) g;
+ALTER TABLE layout_buys DROP COLUMN flag;
+ALTER TABLE layout_buys ADD COLUMN shop integer NOT NULL DEFAULT 7;
+INSERT INTO layout_buys (id, cust, note, amount, extra, at, tail, shop)
+SELECT g, 1 + g % 40, repeat('y', g % 150), round(g * 0.5, 1), g % 9, timestamptz '2025-06-01' + g * interval '1 day', NULL, g % 4
+  FROM generate_series(1, 200) g;
+CREATE TEMP TABLE layout_a (LIKE by_query);
+CREATE TEMP TABLE layout_b (LIKE by_query);
+SET client_min_messages = debug1;
+INSERT INTO layout_a SELECT * FROM rfm_analyze('2026-01-01', 'layout_buys', 'cust', 'at', 'amount');
+INSERT INTO layout_b SELECT * FROM rfm_analyze('2026-01-01', 'layout_buys', 'shop', 'at', 'extra');
+RESET client_min_messages;
+SELECT count(*) AS customers, count(a.customer_id) AS found,
+       count(*) FILTER (WHERE a.frequency = e.frequency AND a.monetary = e.monetary AND a.recency_days = e.recency_days) AS equal
+  FROM layout_a a
+  FULL JOIN (SELECT cust AS customer_id, count(*) AS frequency, sum(amount) AS monetary,
+                    floor(extract(epoch FROM timestamptz '2026-01-01' - max(at)) / 86400)::int AS recency_days
+               FROM layout_buys WHERE amount IS NOT NULL GROUP BY cust) e USING (customer_id);
+SELECT customer_id, frequency, monetary, recency_days,
+       (frequency, monetary, recency_days) = (SELECT count(*), sum(extra), floor(extract(epoch FROM timestamptz '2026-01-01' - max(at)) / 86400)::int
+                                                FROM layout_buys WHERE shop = customer_id AND extra IS NOT NULL) AS as_sql
+  FROM layout_b ORDER BY customer_id;
 -- The segment map is read at each call.
 UPDATE rfm_segment_map SET segment = 'Sleepers' WHERE segment = 'Hibernating';
 SELECT count(*) FILTER (WHERE segment = 'Sleepers') = count(*) FILTER (WHERE crm.r(rfm) = 2 AND crm.f(rfm) >= 3 AND crm.m(rfm) <= 2) AS renamed

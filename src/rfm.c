@@ -25,6 +25,7 @@
 #include <math.h>
 #include <sys/mman.h>
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/table.h"
@@ -45,6 +46,7 @@
 #include "optimizer/paths.h"
 #include "port/atomics.h"
 #include "storage/bufmgr.h"
+#include "storage/dsm_impl.h"
 #include "storage/lwlock.h"
 #include "storage/spin.h"
 #include "utils/acl.h"
@@ -2598,57 +2600,235 @@ ScanInteger(Datum d, Oid type)
 }
 
 /*
- * Reads every row of a scan: rows with a NULL in one of the three columns
- * or a time outside (lower, upper] are skipped, as the query path skips them.
+ * Counts one purchase, given its customer, time and amount columns: one with
+ * a time outside (lower, upper] is skipped, as the query path skips it.
+ */
+static inline void
+RfmScanOne(RfmScanner *sc, Datum cd, Datum td, Datum ad)
+{
+	const RfmScanShared *p = sc->p;
+	RfmPending *e;
+	int64		customer;
+	TimestampTz at;
+	int128		units;
+	int			dscale;
+
+	at = ScanTime(td, p->type[1]);
+	if (at > p->upper || (p->has_lower && at <= p->lower))
+		return;
+	customer = ScanInteger(cd, p->type[0]);
+	if (p->type[2] == NUMERICOID)
+		AmountUnits(ad, customer, &units, &dscale);
+	else
+	{
+		units = (int128) ScanInteger(ad, p->type[2]) * 100000000;
+		dscale = 0;
+	}
+	sc->rows++;
+	e = &sc->pending[sc->npending++];
+	e->customer = customer;
+	e->at = at;
+	e->units_hi = (int64) (units >> 64);
+	e->units_lo = (uint64) units;
+	e->dscale = dscale;
+	if (sc->npending == RFM_SCAN_BATCH)
+	{
+		RfmScanFlush(sc);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * How to read the three columns out of a heap tuple of a table: the
+ * attributes up to the last of the three, and, for tuples without NULLs,
+ * the leading fixed-width ones at the offsets they always have.
+ */
+typedef struct RfmDeform
+{
+	int			n;				/* attributes up to the last of the three */
+	int			nfixed;			/* leading ones of fixed width */
+	uint32		fixedend;		/* offset after them */
+	int			want[3];		/* customer, time and amount: attribute index */
+	struct
+	{
+		int16		len;		/* attlen */
+		char		align;		/* attalign */
+		bool		byval;
+		int8		out;		/* 0..2 when one of the three, else -1 */
+		uint32		off;		/* offset when k < nfixed */
+	}		   *att;
+} RfmDeform;
+
+static void
+RfmDeformInit(RfmDeform *d, TupleDesc desc, const AttrNumber att[3])
+{
+	uint32		off = 0;
+	int			k;
+
+	d->n = Max(Max(att[0], att[1]), att[2]);
+	d->att = palloc(d->n * sizeof(*d->att));
+	d->nfixed = -1;
+	for (k = 0; k < d->n; k++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, k);
+
+		d->att[k].len = a->attlen;
+		d->att[k].align = a->attalign;
+		d->att[k].byval = a->attbyval;
+		d->att[k].out = -1;
+		if (d->nfixed < 0 && a->attlen <= 0)
+		{
+			d->nfixed = k;
+			d->fixedend = off;
+		}
+		if (d->nfixed < 0)
+		{
+			off = att_align_nominal(off, a->attalign);
+			d->att[k].off = off;
+			off += a->attlen;
+		}
+	}
+	if (d->nfixed < 0)
+	{
+		d->nfixed = d->n;
+		d->fixedend = off;
+	}
+	for (k = 0; k < 3; k++)
+	{
+		d->want[k] = att[k] - 1;
+		d->att[att[k] - 1].out = (int8) k;
+	}
+}
+
+/* An attribute's value at a place of a tuple's data. */
+static inline Datum
+DeformFetch(const RfmDeform *d, int k, const char *p)
+{
+	if (!d->att[k].byval)
+		return PointerGetDatum(p);
+	switch (d->att[k].len)
+	{
+		case 8:
+			return *(const Datum *) p;
+		case 4:
+			return Int32GetDatum(*(const int32 *) p);
+		case 2:
+			return Int16GetDatum(*(const int16 *) p);
+		default:
+			return CharGetDatum(*p);
+	}
+}
+
+/*
+ * The three columns of a heap tuple; false when one of them is NULL.  The
+ * walk is heap_deform_tuple's, stopped after the last of them, and starts
+ * past the leading fixed-width attributes when the tuple has no NULLs.  A
+ * tuple written before a column was added lacks it: heap_deform_tuple then
+ * supplies the column's default.
+ */
+static inline bool
+RfmDeformTuple(const RfmDeform *d, HeapTuple tup, TupleDesc desc, Datum *scratch, bool *scratchnull,
+			   Datum out[3])
+{
+	HeapTupleHeader th = tup->t_data;
+	bool		hasnulls = HeapTupleHasNulls(tup);
+	char	   *tp = (char *) th + th->t_hoff;
+	uint32		off;
+	int			k;
+
+	if (HeapTupleHeaderGetNatts(th) < d->n)
+	{
+		heap_deform_tuple(tup, desc, scratch, scratchnull);
+		for (k = 0; k < 3; k++)
+		{
+			if (scratchnull[d->want[k]])
+				return false;
+			out[k] = scratch[d->want[k]];
+		}
+		return true;
+	}
+	if (!hasnulls)
+	{
+		for (k = 0; k < d->nfixed; k++)
+			if (d->att[k].out >= 0)
+				out[d->att[k].out] = DeformFetch(d, k, tp + d->att[k].off);
+		k = d->nfixed;
+		off = d->fixedend;
+	}
+	else
+	{
+		k = 0;
+		off = 0;
+	}
+	for (; k < d->n; k++)
+	{
+		int16		len = d->att[k].len;
+
+		if (hasnulls && att_isnull(k, th->t_bits))
+		{
+			if (d->att[k].out >= 0)
+				return false;
+			continue;
+		}
+		if (len == -1)
+			off = att_align_pointer(off, d->att[k].align, -1, tp + off);
+		else
+			off = att_align_nominal(off, d->att[k].align);
+		if (d->att[k].out >= 0)
+			out[d->att[k].out] = DeformFetch(d, k, tp + off);
+		off = att_addlength_pointer(off, len, tp + off);
+	}
+	return true;
+}
+
+/*
+ * Counts the purchases a scan returns; rows with a NULL in one of the three
+ * columns are skipped, as the query path skips them.  Heap tables are read
+ * tuple by tuple without a slot (a slot pins the page again for every
+ * tuple), and only up to the last of the three columns; other table kinds
+ * through a slot.
  */
 static void
 RfmScanRows(RfmScanner *sc, Relation rel, TableScanDesc scan)
 {
 	const RfmScanShared *p = sc->p;
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	AttrNumber	maxatt = Max(Max(p->att[0], p->att[1]), p->att[2]);
 	int			ci = p->att[0] - 1,
 				ti = p->att[1] - 1,
 				ai = p->att[2] - 1;
 
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	if (rel->rd_tableam == GetHeapamTableAmRoutine())
 	{
-		RfmPending *e;
-		int64		customer;
-		TimestampTz at;
-		int128		units;
-		int			dscale;
+		TupleDesc	desc = RelationGetDescr(rel);
+		Datum	   *scratch = palloc(desc->natts * sizeof(Datum));
+		bool	   *scratchnull = palloc(desc->natts * sizeof(bool));
+		RfmDeform	d;
+		HeapTuple	tup;
+		Datum		v[3];
 
-		slot_getsomeattrs(slot, maxatt);
-		if (slot->tts_isnull[ci] || slot->tts_isnull[ti] || slot->tts_isnull[ai])
-			continue;
-		at = ScanTime(slot->tts_values[ti], p->type[1]);
-		if (at > p->upper || (p->has_lower && at <= p->lower))
-			continue;
-		customer = ScanInteger(slot->tts_values[ci], p->type[0]);
-		if (p->type[2] == NUMERICOID)
-			AmountUnits(slot->tts_values[ai], customer, &units, &dscale);
-		else
+		RfmDeformInit(&d, desc, p->att);
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+			if (RfmDeformTuple(&d, tup, desc, scratch, scratchnull, v))
+				RfmScanOne(sc, v[0], v[1], v[2]);
+		pfree(d.att);
+		pfree(scratch);
+		pfree(scratchnull);
+	}
+	else
+	{
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
-			units = (int128) ScanInteger(slot->tts_values[ai], p->type[2]) * 100000000;
-			dscale = 0;
+			slot_getsomeattrs(slot, maxatt);
+			if (slot->tts_isnull[ci] || slot->tts_isnull[ti] || slot->tts_isnull[ai])
+				continue;
+			RfmScanOne(sc, slot->tts_values[ci], slot->tts_values[ti], slot->tts_values[ai]);
 		}
-		sc->rows++;
-		e = &sc->pending[sc->npending++];
-		e->customer = customer;
-		e->at = at;
-		e->units_hi = (int64) (units >> 64);
-		e->units_lo = (uint64) units;
-		e->dscale = dscale;
-		if (sc->npending == RFM_SCAN_BATCH)
-		{
-			RfmScanFlush(sc);
-			CHECK_FOR_INTERRUPTS();
-		}
+		ExecDropSingleTupleTableSlot(slot);
 	}
 	if (sc->npending > 0)
 		RfmScanFlush(sc);
-	ExecDropSingleTupleTableSlot(slot);
 }
 
 /*
@@ -2739,16 +2919,22 @@ typedef struct RfmFound
 	dsa_area   *area;
 } RfmFound;
 
-/* Empties a table of cap slots: zeroed, with every slot lock initialised. */
+/*
+ * Empties a table of cap slots: zeroed, with every slot lock initialised.
+ * Memory known to be zero already is not written again.
+ */
 static void
-RfmSlotsClear(RfmShSlot *slots, int64 cap)
+RfmSlotsClear(RfmShSlot *slots, int64 cap, bool zeroed)
 {
 	Size		size = cap * sizeof(RfmShSlot);
 	slock_t		unlocked;
 	int			i;
 
-	PrefaultHint(slots, size);
-	memset(slots, 0, size);
+	if (!zeroed)
+	{
+		PrefaultHint(slots, size);
+		memset(slots, 0, size);
+	}
 	SpinLockInit(&unlocked);
 	for (i = 0; i < (int) sizeof(slock_t); i++)
 		if (((char *) &unlocked)[i] != 0)
@@ -2939,7 +3125,12 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 			table_parallelscan_initialize(rel, pscan, snapshot);
 			shm_toc_insert(pcxt->toc, RFM_KEY_SCAN, pscan);
 			slots = (RfmShSlot *) shm_toc_allocate(pcxt->toc, slotsize);
-			RfmSlotsClear(slots, cap);
+			/*
+			 * A new segment is zero (the operating system's fresh pages);
+			 * one carved from the main shared memory area, when
+			 * min_dynamic_shared_memory reserves one, may not be.
+			 */
+			RfmSlotsClear(slots, cap, min_dynamic_shared_memory == 0);
 			shm_toc_insert(pcxt->toc, RFM_KEY_SLOTS, slots);
 			{
 				void	   *place = shm_toc_allocate(pcxt->toc, dsa_minimum_size());
@@ -2982,7 +3173,7 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 		RfmShSlot  *slots = (RfmShSlot *) TYPEALIGN(PG_CACHE_LINE_SIZE, mem);
 
 		HugePageHint(slots, slotsize);
-		RfmSlotsClear(slots, cap);
+		RfmSlotsClear(slots, cap, false);
 		RfmScannerInit(&sc, params, NULL, slots);
 		scan = table_beginscan(rel, snapshot, 0, NULL);
 		RfmScanRows(&sc, rel, scan);
