@@ -475,6 +475,19 @@ SELECT customer_id, frequency, monetary, recency_days,
        (frequency, monetary, recency_days) = (SELECT count(*), sum(extra), floor(extract(epoch FROM timestamptz '2026-01-01' - max(at)) / 86400)::int
                                                 FROM layout_buys WHERE shop = customer_id AND extra IS NOT NULL) AS as_sql
   FROM layout_b ORDER BY customer_id;
+-- Recency and frequency too spread out to be counted (last purchases
+-- centuries apart, one customer with 20000 purchases): their breaks are
+-- selected from the values instead, by the same rule.
+CREATE TABLE spread_buys AS
+SELECT k AS cust, timestamptz '2026-01-01' - (k * 5000 + g) * interval '1 day' AS at, 1.5 * k AS amount
+  FROM generate_series(1, 12) k, generate_series(1, CASE WHEN k = 1 THEN 20000 ELSE k END) g;
+ANALYZE spread_buys;
+CREATE TEMP TABLE spread AS SELECT * FROM rfm_analyze('2026-01-01', 'spread_buys', 'cust', 'at', 'amount');
+WITH b AS (SELECT rfm_breaks(recency_days, frequency, monetary) AS b FROM spread)
+SELECT count(*) AS customers, max(recency_days) AS max_recency, max(frequency) AS max_frequency,
+       count(*) FILTER (WHERE s.rfm = rfm_score(s.recency_days, s.frequency, s.monetary, b.b)) AS same_score,
+       string_agg(s.rfm::text, ' ' ORDER BY s.customer_id) AS scores
+  FROM spread s, b;
 -- The segment map is read at each call.
 UPDATE rfm_segment_map SET segment = 'Sleepers' WHERE segment = 'Hibernating';
 SELECT count(*) FILTER (WHERE segment = 'Sleepers') = count(*) FILTER (WHERE crm.r(rfm) = 2 AND crm.f(rfm) >= 3 AND crm.m(rfm) <= 2) AS renamed

@@ -757,46 +757,77 @@ QuintileBreaksRadix(const double *a, int64 n, double breaks[4], double *work)
 }
 
 /*
- * The same breaks as QuintileBreaks for values that are all whole numbers
- * (recency in days, purchase counts), by counting instead of selecting: one
- * pass for the range, one to count, one over the counts.  Leaves a[] as it
- * is.  Returns false, doing nothing, when the range is too wide for a table
- * of counts (more than 4 n + 1024 distinct candidates).
+ * Counts of whole numbers 0, 1, 2, ... (recency in days, purchase counts),
+ * which give the same breaks as QuintileBreaks by counting instead of
+ * selecting.  The table grows with the largest value up to limit entries;
+ * a value past that, or below zero, gives the counting up (counts NULL),
+ * and the breaks are then selected from the values.
  */
-static bool
-QuintileBreaksCounting(const double *a, int64 n, double breaks[4])
+typedef struct WholeCounts
 {
-	double		lo = a[0],
-				hi = a[0];
-	int64		range,
-				i,
-				v,
-				cum = 0;
 	int64	   *counts;
+	int64		size;
+	int64		limit;
+} WholeCounts;
+
+static void
+WholeCountsInit(WholeCounts *h, int64 limit)
+{
+	h->limit = limit;
+	h->size = Min(4096, limit);
+	h->counts = (int64 *) MemoryContextAllocHuge(CurrentMemoryContext, h->size * sizeof(int64));
+	memset(h->counts, 0, h->size * sizeof(int64));
+}
+
+/* Makes room for value v; false when the counting is given up. */
+static bool
+WholeCountsGrow(WholeCounts *h, int64 v)
+{
+	int64		size;
+
+	if (h->counts == NULL)
+		return false;
+	if (v < 0 || v >= h->limit)
+	{
+		pfree(h->counts);
+		h->counts = NULL;
+		h->size = 0;
+		return false;
+	}
+	size = Min(Max(h->size * 2, v + 1), h->limit);
+	h->counts = (int64 *) repalloc_huge(h->counts, size * sizeof(int64));
+	memset(h->counts + h->size, 0, (size - h->size) * sizeof(int64));
+	h->size = size;
+	return true;
+}
+
+static inline void
+WholeCountsAdd(WholeCounts *h, int64 v)
+{
+	if (unlikely(v < 0 || v >= h->size) && !WholeCountsGrow(h, v))
+		return;
+	h->counts[v]++;
+}
+
+/* The breaks of the n values counted; false when the counting was given up. */
+static bool
+WholeCountsBreaks(WholeCounts *h, int64 n, double breaks[4])
+{
+	int64		v,
+				cum = 0;
 	int			k = 1;
 
-	for (i = 1; i < n; i++)
-	{
-		if (a[i] < lo)
-			lo = a[i];
-		if (a[i] > hi)
-			hi = a[i];
-	}
-	if (hi - lo > (double) (4 * n + 1024))
+	if (h->counts == NULL)
 		return false;
-	range = (int64) (hi - lo) + 1;
-	counts = (int64 *) MemoryContextAllocHuge(CurrentMemoryContext, range * sizeof(int64));
-	memset(counts, 0, range * sizeof(int64));
-	for (i = 0; i < n; i++)
-		counts[(int64) (a[i] - lo)]++;
 	/* break k is the value at sorted position ceil(k n / 5), from 1 */
-	for (v = 0; v < range && k <= 4; v++)
+	for (v = 0; v < h->size && k <= 4; v++)
 	{
-		cum += counts[v];
+		cum += h->counts[v];
 		while (k <= 4 && cum >= (k * n + 4) / 5)
-			breaks[k++ - 1] = lo + (double) v;
+			breaks[k++ - 1] = (double) v;
 	}
-	pfree(counts);
+	pfree(h->counts);
+	h->counts = NULL;
 	return true;
 }
 
@@ -3256,6 +3287,47 @@ RfmFoundGet(const RfmFound *found, int64 i, RfmOut *e)
 	return true;
 }
 
+/* Whole days from a customer's last purchase to as_of. */
+static inline int64
+RecencyDays(TimestampTz as_of, TimestampTz last)
+{
+	return (as_of - last) / USECS_PER_DAY;
+}
+
+/* A customer's spend as float8, as numeric's own conversion gives it. */
+static inline double
+OutMonetary(const RfmOut *e)
+{
+	int128		u = OutUnits(e);
+	char		num[64];
+
+	/* Exact below 2^53 units, and then equal to numeric's own conversion. */
+	if (u > -((int128) 1 << 53) && u < ((int128) 1 << 53))
+		return (double) (int64) u / 1e8;
+	return DatumGetFloat8(DirectFunctionCall1(float8in, CStringGetDatum(UnitsToString(u, e->dscale, num))));
+}
+
+/*
+ * The breaks of recency (or of frequency) of the n customers found,
+ * selected from their values put in work: when they are too spread out
+ * to be counted.
+ */
+static void
+SelectedBreaks(const RfmFound *found, TimestampTz as_of, bool recency, double *work, int64 n, double breaks[4])
+{
+	int64		i,
+				j = 0;
+
+	for (i = 0; j < n; i++)
+	{
+		RfmOut		e;
+
+		if (RfmFoundGet(found, i, &e))
+			work[j++] = recency ? (double) RecencyDays(as_of, e.last) : (double) e.count;
+	}
+	QuintileBreaks(work, n, breaks);
+}
+
 /* Checks that a column exists and has one of the accepted types; returns its type. */
 static Oid
 CheckColumn(Oid relid, const char *col, const char *role, const char *arg, const Oid *ok, const char *okname)
@@ -3498,11 +3570,10 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	bool		known[RFM_CODES];
 	RfmTable   *t = NULL;
 	int64		n = 0,
+				total,
 				i,
 				j;
-	double	   *rec = NULL,
-			   *freq = NULL,
-			   *mon = NULL,
+	double	   *mon = NULL,
 			   *work = NULL;
 	double		br[4],
 				bf[4],
@@ -3619,53 +3690,38 @@ rfm_analyze(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(workcxt);
 	}
 
-	/* Per-customer measures, then the breaks. */
-	for (i = 0; i < found.na + found.nsh; i++)
+	/*
+	 * One walk over the tables: recency days and purchase counts are
+	 * counted, monetary values kept for selecting their breaks.
+	 */
+	total = found.na + found.nsh;
+	if (total > 0)
 	{
-		RfmOut		e;
+		WholeCounts hr,
+					hf;
 
-		n += RfmFoundGet(&found, i, &e);
-	}
-	if (n > 0)
-	{
-		rec = (double *) MemoryContextAllocHuge(workcxt, n * 4 * sizeof(double));
-		freq = rec + n;
-		mon = freq + n;
-		work = mon + n;
-		for (i = 0, j = 0; i < found.na + found.nsh; i++)
+		mon = (double *) MemoryContextAllocHuge(workcxt, total * 2 * sizeof(double));
+		work = mon + total;
+		WholeCountsInit(&hr, 4 * total + 1024);
+		WholeCountsInit(&hf, 4 * total + 1024);
+		for (i = 0; i < total; i++)
 		{
 			RfmOut		e;
-			int128		u;
 
 			if (!RfmFoundGet(&found, i, &e))
 				continue;
-			u = OutUnits(&e);
-			rec[j] = (double) ((as_of - e.last) / USECS_PER_DAY);
-			freq[j] = (double) e.count;
-			/* Exact below 2^53 units, and then equal to numeric's own conversion. */
-			if (u > -((int128) 1 << 53) && u < ((int128) 1 << 53))
-				mon[j] = (double) (int64) u / 1e8;
-			else
-			{
-				char		num[64];
-
-				mon[j] = DatumGetFloat8(DirectFunctionCall1(float8in,
-															CStringGetDatum(UnitsToString(u, e.dscale, num))));
-			}
-			j++;
+			WholeCountsAdd(&hr, RecencyDays(as_of, e.last));
+			WholeCountsAdd(&hf, e.count);
+			mon[n++] = OutMonetary(&e);
 		}
-		/* Recency (whole days) and frequency are counted, monetary selected. */
-		if (!QuintileBreaksCounting(rec, n, br))
+		if (n > 0)
 		{
-			memcpy(work, rec, n * sizeof(double));
-			QuintileBreaks(work, n, br);
+			if (!WholeCountsBreaks(&hr, n, br))
+				SelectedBreaks(&found, as_of, true, work, n, br);
+			if (!WholeCountsBreaks(&hf, n, bf))
+				SelectedBreaks(&found, as_of, false, work, n, bf);
+			QuintileBreaksRadix(mon, n, bm, work);
 		}
-		if (!QuintileBreaksCounting(freq, n, bf))
-		{
-			memcpy(work, freq, n * sizeof(double));
-			QuintileBreaks(work, n, bf);
-		}
-		QuintileBreaksRadix(mon, n, bm, work);
 	}
 
 	rowform = palloc(sizeof(RfmRowForm));
@@ -3684,9 +3740,9 @@ rfm_analyze(PG_FUNCTION_ARGS)
 
 		if (!RfmFoundGet(&found, i, &e))
 			continue;
-		days = (int32) rec[j];
-		r = ScoreLow(rec[j], br);
-		f = ScoreHigh(freq[j], bf);
+		days = (int32) RecencyDays(as_of, e.last);
+		r = ScoreLow((double) days, br);
+		f = ScoreHigh((double) e.count, bf);
 		m = ScoreHigh(mon[j], bm);
 		c = RFM_CODE(r, f, m);
 		j++;
