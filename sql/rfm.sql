@@ -406,6 +406,44 @@ SELECT count(*) AS customers,
                     floor(extract(epoch FROM timestamptz '2025-06-30' - max(at)) / 86400)::int AS recency_days
                FROM many_buys WHERE at > timestamptz '2025-06-30' - interval '2 years' AND at <= '2025-06-30'
                 AND cust IS NOT NULL GROUP BY cust) e USING (customer_id);
+-- The ids in the range the statistics show (and an eighth more) have a slot
+-- each; other ids are hashed into the slots after them.  Here ids added
+-- after ANALYZE lie above and below the range, more of them than the hashed
+-- slots take, so the rest go to the private tables: alone and with parallel
+-- workers, each way gives what the query path gives.
+CREATE TABLE dense_buys AS
+SELECT 1000 + g % 2000 AS cust, timestamptz '2025-01-01' + (g % 300) * interval '1 day' AS at, (g % 50) + 0.25 AS amount
+  FROM generate_series(1, 20000) g;
+ANALYZE dense_buys;
+INSERT INTO dense_buys
+SELECT CASE WHEN g % 2 = 0 THEN 5000 + g ELSE -g END, timestamptz '2025-02-01' + (g % 200 + k) * interval '1 day', g % 7 + 0.5 * k
+  FROM generate_series(1, 3000) g, generate_series(1, 2) k;
+CREATE VIEW dense_view AS SELECT * FROM dense_buys;
+CREATE TEMP TABLE dense_query AS SELECT * FROM rfm_analyze('2026-01-01', 'dense_view', 'cust', 'at', 'amount');
+CREATE TEMP TABLE dense_alone (LIKE dense_query);
+CREATE TEMP TABLE dense_parallel (LIKE dense_query);
+SET client_min_messages = debug1;
+INSERT INTO dense_alone SELECT * FROM rfm_analyze('2026-01-01', 'dense_buys', 'cust', 'at', 'amount');
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+INSERT INTO dense_parallel SELECT * FROM rfm_analyze('2026-01-01', 'dense_buys', 'cust', 'at', 'amount');
+RESET client_min_messages;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT w.way, (SELECT count(*) FROM dense_query) AS customers,
+       (SELECT count(*) FILTER (WHERE customer_id NOT BETWEEN 1000 AND 3249) FROM dense_query) AS hashed,
+       count(*) AS found,
+       count(*) FILTER (WHERE (a.recency_days, a.frequency, a.monetary::text, a.rfm, a.segment)
+                              IS NOT DISTINCT FROM (b.recency_days, b.frequency, b.monetary::text, b.rfm, b.segment)) AS equal
+  FROM (VALUES ('alone'), ('parallel')) w(way)
+  CROSS JOIN LATERAL (SELECT * FROM dense_alone WHERE w.way = 'alone'
+                      UNION ALL SELECT * FROM dense_parallel WHERE w.way = 'parallel') a
+  LEFT JOIN dense_query b USING (customer_id)
+ GROUP BY w.way ORDER BY w.way;
 -- Who may read which columns: a reader granted only the three columns is
 -- read directly too; one without them gets the query's permission error.
 CREATE ROLE rfm_columns;

@@ -2409,16 +2409,6 @@ StaticAssertDecl(UNITS_SCALE < 16, "a display scale must fit in 4 bits");
 #define SlotLock(s) ((slock_t *) &(s)->lock)
 
 /*
- * The home place of a customer in a table of cap slots (any number): the
- * hash scaled to the table, so that the table needs no power-of-two size.
- */
-static inline uint64
-ShHome(int64 customer, int64 cap)
-{
-	return (uint64) (((uint128) crm_hash_customer(customer) * (uint64) cap) >> 64);
-}
-
-/*
  * Adds a purchase to a used shared slot, under its lock; false, with the
  * slot unchanged, when the count or the spend would overflow.
  */
@@ -2448,7 +2438,10 @@ typedef struct RfmScanShared
 	TimestampTz lower;			/* and only after this one, when has_lower */
 	bool		has_lower;
 	int64		capacity;		/* slots of the shared table */
-	int64		limit;			/* customers it takes (3/4 of capacity) */
+	int64		dense_lo;		/* customer ids dense_lo .. dense_lo + dense_n - 1 */
+	int64		dense_n;		/* have the first dense_n slots, one each */
+	int64		limit;			/* other customers it takes (3/4 of the
+								 * other slots) */
 	pg_atomic_uint64 reserved;	/* customers promised to processes so far */
 	pg_atomic_uint64 rows;		/* purchases counted by the workers */
 	pg_atomic_uint32 filled;	/* set when the shared table turned a customer away */
@@ -2456,6 +2449,34 @@ typedef struct RfmScanShared
 	dsa_pointer spill[FLEXIBLE_ARRAY_MEMBER];	/* per worker: its private table
 												 * (dense), when it has one */
 } RfmScanShared;
+
+/*
+ * The place of a customer in the shared table.  Customer ids are mostly
+ * dense in practice (serial keys): the ids of the range the statistics show
+ * have a slot each at the start of the table, in order, so that a lookup is
+ * one access and the slots of customers who buy often lie close together
+ * instead of one per page.  Every other id is hashed into the slots after
+ * them, scaled to their number (no power of two needed), and probed
+ * linearly there, wrapping around within them; so a dense id's slot is never
+ * taken by another customer.
+ */
+static inline uint64
+ShHome(const RfmScanShared *p, int64 customer)
+{
+	uint64		d = (uint64) customer - (uint64) p->dense_lo;
+
+	if (d < (uint64) p->dense_n)
+		return d;
+	return (uint64) p->dense_n +
+		(uint64) (((uint128) crm_hash_customer(customer) * (uint64) (p->capacity - p->dense_n)) >> 64);
+}
+
+/* The next place to probe after place i, among the hashed slots. */
+static inline uint64
+ShNext(const RfmScanShared *p, uint64 i)
+{
+	return i + 1 == (uint64) p->capacity ? (uint64) p->dense_n : i + 1;
+}
 
 /* One process's view of a scan. */
 typedef struct RfmScanner
@@ -2507,7 +2528,7 @@ RfmScanReserve(RfmScanner *sc)
 static bool
 RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 {
-	uint64		cap = (uint64) sc->p->capacity;
+	bool		dense = i < (uint64) sc->p->dense_n;
 	int64		units = (int64) p->units_lo;
 
 	if (p->units_hi != (units < 0 ? -1 : 0))
@@ -2522,7 +2543,8 @@ RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 			pg_read_barrier();
 			if (s->customer != p->customer)
 			{
-				i = i + 1 == cap ? 0 : i + 1;
+				Assert(!dense);
+				i = ShNext(sc->p, i);
 				continue;
 			}
 			if (sc->sh == NULL)
@@ -2532,8 +2554,13 @@ RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 			SpinLockRelease(SlotLock(s));
 			return ok;
 		}
-		/* An empty slot: the customer is new, unless another process is just taking it in. */
-		if (sc->full || (sc->budget == 0 && !RfmScanReserve(sc)))
+
+		/*
+		 * An empty slot: the customer is new, unless another process is just
+		 * taking it in.  A dense id's own slot is always there for it; other
+		 * customers need room among the hashed slots.
+		 */
+		if (!dense && (sc->full || (sc->budget == 0 && !RfmScanReserve(sc))))
 			return false;
 		if (sc->sh != NULL)
 		{
@@ -2552,7 +2579,8 @@ RfmScanSharedAdd(RfmScanner *sc, uint64 i, const RfmPending *p)
 		s->cd = 1 | ((uint32) p->dscale << SH_COUNT_BITS);
 		if (sc->sh != NULL)
 			SpinLockRelease(SlotLock(s));
-		sc->budget--;
+		if (!dense)
+			sc->budget--;
 		return true;
 	}
 }
@@ -2582,7 +2610,7 @@ RfmScanFlush(RfmScanner *sc)
 
 	for (i = 0; i < sc->npending; i++)
 	{
-		pos[i] = ShHome(sc->pending[i].customer, sc->p->capacity);
+		pos[i] = ShHome(sc->p, sc->pending[i].customer);
 #ifdef __GNUC__
 		if (i < RFM_PREFETCH_AHEAD)
 			__builtin_prefetch(&sc->slots[pos[i]], 1);
@@ -2883,7 +2911,7 @@ RfmScannerInit(RfmScanner *sc, const RfmScanShared *p, RfmScanShared *sh, RfmShS
  * any sum, and marks the slot SH_MOVED.
  */
 static void
-RfmScanReconcile(RfmScanner *sc, RfmShSlot *slots, int64 cap)
+RfmScanReconcile(RfmScanner *sc)
 {
 	int64		k;
 
@@ -2893,12 +2921,14 @@ RfmScanReconcile(RfmScanner *sc, RfmShSlot *slots, int64 cap)
 	{
 		RfmSlot    *ps = &sc->priv->slots[k];
 		RfmShSlot  *s;
+		uint64		i;
 
 		if (ps->count == 0)
 			continue;
-		s = &slots[ShHome(ps->customer, cap)];
-		while (s->cd != 0 && s->customer != ps->customer)
-			s = (s == &slots[cap - 1]) ? slots : s + 1;
+		i = ShHome(sc->p, ps->customer);
+		while (sc->slots[i].cd != 0 && sc->slots[i].customer != ps->customer)
+			i = ShNext(sc->p, i);
+		s = &sc->slots[i];
 		if (s->cd == 0)
 			continue;
 		SlotAdd(ps, ps->customer, s->cd & SH_COUNT_MAX, s->last, s->units, (int) (s->cd >> SH_COUNT_BITS));
@@ -3058,19 +3088,64 @@ RfmScanWorkers(Relation rel, BlockNumber pages)
 }
 
 /*
- * The slots to give a table that will hold the customers of a table of
- * pages pages: from the statistics of the customer column when there are
- * any.  ANALYZE often counts far too few distinct values when a few
- * customers buy most, so the estimate is raised up to fourfold, within an
- * eighth of the rows.
+ * The smallest and largest customer id that the statistics of the column
+ * show (its most common values and histogram bounds); false when there
+ * are none.
  */
-static int64
-RfmScanCapacity(Relation rel, AttrNumber att, BlockNumber pages)
+static bool
+StatsIdRange(HeapTuple stats, Oid type, int64 *lo, int64 *hi)
+{
+	static const int kinds[2] = {STATISTIC_KIND_MCV, STATISTIC_KIND_HISTOGRAM};
+	bool		any = false;
+	int			k,
+				i;
+
+	for (k = 0; k < 2; k++)
+	{
+		AttStatsSlot sslot;
+
+		if (!get_attstatsslot(&sslot, stats, kinds[k], InvalidOid, ATTSTATSSLOT_VALUES))
+			continue;
+		if (sslot.valuetype == type)
+			for (i = 0; i < sslot.nvalues; i++)
+			{
+				int64		v = ScanInteger(sslot.values[i], type);
+
+				if (!any || v < *lo)
+					*lo = v;
+				if (!any || v > *hi)
+					*hi = v;
+				any = true;
+			}
+		free_attstatsslot(&sslot);
+	}
+	return any;
+}
+
+/*
+ * Lays out the shared table for the customers of a table of pages pages,
+ * from the statistics of the customer column when there are any.
+ *
+ * Its size: ANALYZE often counts far too few distinct values when a few
+ * customers buy most, so the estimate is raised up to fourfold, within an
+ * eighth of the rows, and the table gets room for a quarter more customers
+ * than that.
+ *
+ * When the ids the statistics show lie dense enough in their range that a
+ * slot for each id of it takes at most twice that room, that range, and an
+ * eighth more for ids added since, gets one slot per id (see ShHome); the
+ * hashed slots after them, a quarter of the estimate, take the others.
+ */
+static void
+RfmScanLayout(Relation rel, RfmScanShared *p, BlockNumber pages)
 {
 	double		rows,
 				d = -1,
 				est;
-	int64		cap = 1024;
+	int64		cap = 1024,
+				lo = 0,
+				hi = 0;
+	bool		range = false;
 	HeapTuple	tp;
 
 	if (rel->rd_rel->reltuples >= 0 && rel->rd_rel->relpages > 0)
@@ -3078,22 +3153,37 @@ RfmScanCapacity(Relation rel, AttrNumber att, BlockNumber pages)
 	else
 		rows = (double) pages * 100;
 	tp = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(rel)),
-						 Int16GetDatum(att), BoolGetDatum(false));
+						 Int16GetDatum(p->att[0]), BoolGetDatum(false));
 	if (HeapTupleIsValid(tp))
 	{
 		float4		sd = ((Form_pg_statistic) GETSTRUCT(tp))->stadistinct;
 
 		d = sd > 0 ? sd : -sd * rows;
+		range = StatsIdRange(tp, p->type[0], &lo, &hi);
 		ReleaseSysCache(tp);
 	}
 	if (d > 0)
 		est = Min(4 * d, Max(d, rows / 8));
 	else
 		est = rows / 4;
-	/* Room for a quarter more customers than estimated: 64% full then. */
 	if (est * 5 / 3 > (double) cap)
 		cap = (int64) Min(est * 5 / 3, (double) RFM_TABLE_MAXCAP);
-	return cap;
+	p->capacity = cap;
+	p->dense_lo = 0;
+	p->dense_n = 0;
+	if (range)
+	{
+		double		dense = ((double) hi - (double) lo + 1) * 9 / 8;
+		int64		others = Max(1024, (int64) (est / 4));
+
+		if (dense <= 2.0 * (double) cap && dense + others <= (double) RFM_TABLE_MAXCAP)
+		{
+			p->dense_lo = lo;
+			p->dense_n = (int64) dense;
+			p->capacity = p->dense_n + others;
+		}
+	}
+	p->limit = (p->capacity - p->dense_n) / 4 * 3;
 }
 
 /*
@@ -3107,15 +3197,16 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 	Relation	rel = table_open(params->relid, AccessShareLock);
 	BlockNumber pages = RelationGetNumberOfBlocks(rel);
 	Snapshot	snapshot = RegisterSnapshot(GetActiveSnapshot());
-	int64		cap = RfmScanCapacity(rel, params->att[0], pages);
 	int			nworkers = RfmScanWorkers(rel, pages);
-	Size		slotsize = mul_size(cap, sizeof(RfmShSlot));
+	int64		cap;
+	Size		slotsize;
 	RfmScanner	sc;
 	TableScanDesc scan;
 
 	memset(found, 0, sizeof(RfmFound));
-	params->capacity = cap;
-	params->limit = cap / 4 * 3;
+	RfmScanLayout(rel, params, pages);
+	cap = params->capacity;
+	slotsize = mul_size(cap, sizeof(RfmShSlot));
 	if (nworkers > 0)
 	{
 		ParallelContext *pcxt;
@@ -3190,7 +3281,7 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 					sc.priv = t;
 				}
 			/* ...and the shared table's figures of a customer who is in both into that. */
-			RfmScanReconcile(&sc, slots, cap);
+			RfmScanReconcile(&sc);
 			RfmFoundSet(found, &sc, slots, cap);
 			found->rows += (int64) pg_atomic_read_u64(&sh->rows);
 			found->filled = pg_atomic_read_u32(&sh->filled) != 0;
@@ -3209,7 +3300,7 @@ RfmDirectScan(RfmScanShared *params, RfmFound *found)
 		scan = table_beginscan(rel, snapshot, 0, NULL);
 		RfmScanRows(&sc, rel, scan);
 		table_endscan(scan);
-		RfmScanReconcile(&sc, slots, cap);
+		RfmScanReconcile(&sc);
 		RfmFoundSet(found, &sc, slots, cap);
 		found->filled = sc.full;
 	}
@@ -3768,9 +3859,15 @@ rfm_analyze(PG_FUNCTION_ARGS)
 	elog(DEBUG2, "crm.rfm_analyze: " INT64_FORMAT " rows, " INT64_FORMAT " customers, %zu kB of tables, %zu kB of working memory",
 		 found.rows, n, found.bytes / 1024, MemoryContextMemAllocated(workcxt, true) / 1024);
 	if (direct)
-		elog(DEBUG1, "crm.rfm_analyze read %s directly, %s%s", get_rel_name(relid),
-			 found.pcxt == NULL ? "alone" : "with parallel workers",
+	{
+		char	   *ids = params.dense_n == 0 ? "" :
+			psprintf("; ids " INT64_FORMAT " to " INT64_FORMAT " have a slot each",
+					 params.dense_lo, params.dense_lo + (params.dense_n - 1));
+
+		elog(DEBUG1, "crm.rfm_analyze read %s directly, %s%s%s", get_rel_name(relid),
+			 found.pcxt == NULL ? "alone" : "with parallel workers", ids,
 			 !found.filled ? "" : found.pcxt == NULL ? "; the table filled up" : "; the shared table filled up");
+	}
 	RfmFoundRelease(&found);
 	SPI_finish();
 	MemoryContextDelete(workcxt);
