@@ -628,6 +628,6 @@ DROP ROLE rfm_deleter;
 SET client_min_messages = warning;
 TRUNCATE customer_rfm_score;
 TRUNCATE purchase, customer CASCADE;
-DROP VIEW big_buys_exact, many_buys_view;
-DROP TABLE many_buys, buys, big_buys, no_buys, per_cust_big, parallel_stats, par_breaks, par_collected, "Odd Table", seg_before;
+DROP VIEW big_buys_exact, many_buys_view, dense_view;
+DROP TABLE many_buys, buys, big_buys, no_buys, per_cust_big, parallel_stats, par_breaks, par_collected, "Odd Table", seg_before, dense_buys, layout_buys, spread_buys;
 RESET client_min_messages;

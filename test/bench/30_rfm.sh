@@ -115,6 +115,20 @@ bench_row "plain SQL: GROUP BY, percentile_cont breaks, CASE" "$t_pct" "$t_scan"
 bench_row "crm.rfm_analyze (exact quintiles, segments)" "$t_crm" "$t_scan"
 bench_row "SELECT count(*), serial" "$t_scan_s" "$t_scan"
 bench_row "crm.rfm_analyze, serial" "$t_crm_s" "$t_scan"
+# The same purchases with the customer ids scattered over a wide range
+# (each id times 1000003): no slot per id, every customer hashed.
+crm_psql -q <<'SQL'
+DROP TABLE IF EXISTS bench_purchase_sparse;
+CREATE TABLE bench_purchase_sparse AS
+SELECT id, customer_id * 1000003 AS customer_id, purchased_at, channel, product, quantity, amount, store
+  FROM bench_purchase;
+VACUUM ANALYZE bench_purchase_sparse;
+SQL
+read -r t_scan_h t_crm_h <<<"$(bench_pair "SELECT count(*) FROM bench_purchase_sparse" \
+    "SELECT $outer FROM crm.rfm_analyze($asof, 'bench_purchase_sparse')")"
+bench_row "SELECT count(*), ids scattered" "$t_scan_h" "$t_scan_h"
+bench_row "crm.rfm_analyze, ids scattered (all hashed)" "$t_crm_h" "$t_scan_h"
+crm_psql -q -c "DROP TABLE bench_purchase_sparse"
 awk -v n="$t_ntile" -v g="$t_floor" -v c="$t_crm" -v s="$t_scan" -v p="$t_pct" 'BEGIN {
     printf "  NTILE SQL / GROUP BY = %.2f; crm.rfm_analyze is %.1fx faster than the NTILE SQL, %.1fx than percentile_cont, %.2fx the bare scan\n",
            n / g, n / c, p / c, c / s }'
