@@ -2991,11 +2991,9 @@ RfmSlotsClear(RfmShSlot *slots, int64 cap, bool zeroed)
 	slock_t		unlocked;
 	int			i;
 
+	PrefaultHint(slots, size);
 	if (!zeroed)
-	{
-		PrefaultHint(slots, size);
 		memset(slots, 0, size);
-	}
 	SpinLockInit(&unlocked);
 	for (i = 0; i < (int) sizeof(slock_t); i++)
 		if (((char *) &unlocked)[i] != 0)
