@@ -8,6 +8,10 @@
 # the engine with notify=none), the engine once more without event rows
 # (events=none, notify=none) to show what its own logic costs, and a trigger
 # that does nothing, for what PostgreSQL charges any BEFORE row trigger.
+# Last, the writes alone without any trigger: each statement also inserts its
+# event row and sends its notification from writable CTEs, with no
+# validation, no deadlines and no foreign key on the event table; a lower
+# bound of what the work the engine must do costs.
 # Every table has the foreign keys of the shipped crm.complaint and
 # crm.complaint_event, so the work is that of the real tables.
 # shellcheck shell=bash
@@ -18,7 +22,7 @@ WF_ROUNDS=${WF_ROUNDS:-3}
 
 crm_psql <<'SQL'
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS wf_none, wf_noop, wf_plpgsql, wf_c, wf_cn, wf_pn, wf_cne, wf_plpgsql_event, wf_c_event, wf_cn_event, wf_pn_event;
+DROP TABLE IF EXISTS wf_none, wf_noop, wf_plpgsql, wf_c, wf_cn, wf_pn, wf_cne, wf_floor, wf_plpgsql_event, wf_c_event, wf_cn_event, wf_pn_event, wf_floor_event;
 DROP FUNCTION IF EXISTS wf_plpgsql_guard(), wf_pn_guard(), wf_noop_guard();
 CREATE TABLE wf_none (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 ALTER TABLE wf_none ALTER COLUMN status SET DEFAULT 'received', ALTER COLUMN priority SET DEFAULT 'normal';
@@ -36,6 +40,8 @@ CREATE TABLE wf_c_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING I
 CREATE TABLE wf_pn (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
 CREATE TABLE wf_pn_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
 CREATE TABLE wf_cne (LIKE crm.complaint INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE TABLE wf_floor (LIKE wf_none INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE TABLE wf_floor_event (LIKE crm.complaint_event INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES);
 
 -- The copies carry the foreign keys of the shipped tables (LIKE leaves them
 -- out): every complaint table those of crm.complaint, every event table that
@@ -49,7 +55,7 @@ DECLARE
 BEGIN
     FOR c IN SELECT * FROM (VALUES ('wf_none', NULL), ('wf_noop', NULL), ('wf_plpgsql', 'wf_plpgsql_event'),
                                    ('wf_c', 'wf_c_event'), ('wf_cn', 'wf_cn_event'), ('wf_pn', 'wf_pn_event'),
-                                   ('wf_cne', NULL)) v(t, e) LOOP
+                                   ('wf_cne', NULL), ('wf_floor', NULL)) v(t, e) LOOP
         FOR k IN SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint
                   WHERE conrelid = 'crm.complaint'::regclass AND contype = 'f' LOOP
             EXECUTE format('ALTER TABLE %I ADD %s', c.t, k.def);
@@ -169,6 +175,18 @@ CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON wf_cne FOR EACH ROW
 SQL
 
 wf_script() {
+    if [ "$1" = wf_floor ]; then
+        # No trigger: the statements write the event rows and send the
+        # notifications themselves (one line per statement for pgbench).
+        cat <<'EOF2'
+BEGIN;
+WITH c AS (INSERT INTO wf_floor (channel, category, subject) VALUES ('phone', 'billing', 'bench') RETURNING id, status, priority), e AS (INSERT INTO wf_floor_event (complaint_id, from_status, to_status) SELECT id, NULL, status FROM c) SELECT id, pg_notify('crm_complaint', json_build_object('table', 'wf_floor', 'id', id, 'from', NULL, 'to', status, 'priority', priority)::text) AS n FROM c \gset
+WITH u AS (UPDATE wf_floor SET status = 'classified' WHERE id = :id RETURNING id, priority), e AS (INSERT INTO wf_floor_event (complaint_id, from_status, to_status) SELECT id, 'received', 'classified' FROM u) SELECT pg_notify('crm_complaint', json_build_object('table', 'wf_floor', 'id', id, 'from', 'received', 'to', 'classified', 'priority', priority)::text) FROM u;
+WITH u AS (UPDATE wf_floor SET status = 'investigating' WHERE id = :id RETURNING id, priority), e AS (INSERT INTO wf_floor_event (complaint_id, from_status, to_status) SELECT id, 'classified', 'investigating' FROM u) SELECT pg_notify('crm_complaint', json_build_object('table', 'wf_floor', 'id', id, 'from', 'classified', 'to', 'investigating', 'priority', priority)::text) FROM u;
+END;
+EOF2
+        return
+    fi
     cat <<EOF2
 BEGIN;
 INSERT INTO $1 (channel, category, subject) VALUES ('phone', 'billing', 'bench') RETURNING id \gset
@@ -207,7 +225,7 @@ wf_cpu() {
 }
 
 # Rounds interleaved so that background load hits all tables alike; best of each.
-wf_tables="wf_none wf_noop wf_plpgsql wf_c wf_pn wf_cn wf_cne"
+wf_tables="wf_none wf_noop wf_plpgsql wf_c wf_pn wf_cn wf_cne wf_floor"
 declare -A wf_best=()
 for t in $wf_tables; do wf_best[$t]=0; done
 for _ in $(seq "$WF_ROUNDS"); do
@@ -229,6 +247,7 @@ for t in $wf_tables; do
         wf_pn) label="PL/pgSQL trigger without NOTIFY" ;;
         wf_cn) label="crm.workflow_guard, notify=none" ;;
         wf_cne) label="crm.workflow_guard, events=none, notify=none" ;;
+        wf_floor) label="no trigger; the writes alone (CTEs), with NOTIFY" ;;
     esac
     awk -v l="$label" -v t="${wf_best[$t]}" -v r="${wf_best[wf_none]}" -v c="${wf_cpu_us[$t]}" -v rc="${wf_cpu_us[wf_none]}" \
         'BEGIN { printf "  %-50s %7.0f tps %5.2f | %6.1f us CPU %5.2f\n", l, t, t / r, c, rc / c }'
@@ -238,6 +257,10 @@ awk -v n="${wf_best[wf_none]}" -v p="${wf_best[wf_plpgsql]}" -v c="${wf_best[wf_
     -v pn="${wf_best[wf_pn]}" -v cn="${wf_best[wf_cn]}" 'BEGIN {
     printf "  cost of the C engine / cost of PL/pgSQL (throughput lost): %.2f with NOTIFY, %.2f without\n",
            (1 - c / n) / (1 - p / n), (1 - cn / n) / (1 - pn / n) }'
+
+awk -v n="${wf_best[wf_none]}" -v c="${wf_best[wf_c]}" -v f="${wf_best[wf_floor]}" 'BEGIN {
+    printf "  the writes alone, with no trigger, keep %.2f of the no-trigger throughput; the C engine, which also validates, stamps and sets deadlines, %.2f\n",
+           f / n, c / n }'
 
 crm_psql -At -c "SELECT '  rows: ' || (SELECT count(*) FROM wf_c) || ' complaints, ' || (SELECT count(*) FROM wf_c_event) || ' events (C); '
                  || (SELECT count(*) FROM wf_plpgsql) || ' complaints, ' || (SELECT count(*) FROM wf_plpgsql_event) || ' events (PL/pgSQL); '
