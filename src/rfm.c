@@ -809,7 +809,10 @@ WholeCountsAdd(WholeCounts *h, int64 v)
 	h->counts[v]++;
 }
 
-/* The breaks of the n values counted; false when the counting was given up. */
+/*
+ * The breaks of the n values counted, freeing the counts; false when the
+ * counting was given up.
+ */
 static bool
 WholeCountsBreaks(WholeCounts *h, int64 n, double breaks[4])
 {
@@ -2707,7 +2710,6 @@ typedef struct RfmDeform
 	int			n;				/* attributes up to the last of the three */
 	int			nfixed;			/* leading ones of fixed width */
 	uint32		fixedend;		/* offset after them */
-	int			want[3];		/* customer, time and amount: attribute index */
 	struct
 	{
 		int16		len;		/* attlen */
@@ -2753,10 +2755,7 @@ RfmDeformInit(RfmDeform *d, TupleDesc desc, const AttrNumber att[3])
 		d->fixedend = off;
 	}
 	for (k = 0; k < 3; k++)
-	{
-		d->want[k] = att[k] - 1;
 		d->att[att[k] - 1].out = (int8) k;
-	}
 }
 
 /* An attribute's value at a place of a tuple's data. */
@@ -2798,12 +2797,13 @@ RfmDeformTuple(const RfmDeform *d, HeapTuple tup, TupleDesc desc, Datum *scratch
 	if (HeapTupleHeaderGetNatts(th) < d->n)
 	{
 		heap_deform_tuple(tup, desc, scratch, scratchnull);
-		for (k = 0; k < 3; k++)
-		{
-			if (scratchnull[d->want[k]])
-				return false;
-			out[k] = scratch[d->want[k]];
-		}
+		for (k = 0; k < d->n; k++)
+			if (d->att[k].out >= 0)
+			{
+				if (scratchnull[k])
+					return false;
+				out[d->att[k].out] = scratch[k];
+			}
 		return true;
 	}
 	if (!hasnulls)
@@ -2851,10 +2851,6 @@ static void
 RfmScanRows(RfmScanner *sc, Relation rel, TableScanDesc scan)
 {
 	const RfmScanShared *p = sc->p;
-	AttrNumber	maxatt = Max(Max(p->att[0], p->att[1]), p->att[2]);
-	int			ci = p->att[0] - 1,
-				ti = p->att[1] - 1,
-				ai = p->att[2] - 1;
 
 	if (rel->rd_tableam == GetHeapamTableAmRoutine())
 	{
@@ -2876,6 +2872,10 @@ RfmScanRows(RfmScanner *sc, Relation rel, TableScanDesc scan)
 	else
 	{
 		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		AttrNumber	maxatt = Max(Max(p->att[0], p->att[1]), p->att[2]);
+		int			ci = p->att[0] - 1,
+					ti = p->att[1] - 1,
+					ai = p->att[2] - 1;
 
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
